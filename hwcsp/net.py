@@ -1,0 +1,208 @@
+"""The one builder: any ``Graph`` becomes a float or Brevitas-quantized ``nn.Module``."""
+
+from __future__ import annotations
+
+import torch
+from brevitas.quant_tensor import QuantTensor
+from torch import nn
+
+from hwcsp.graph import ACTIVATIONS, ArchitectureError, Conv, Graph, MaxPool, Split, Upsample
+from hwcsp.modules import (
+    Add,
+    Concat,
+    ConvBN,
+    GlobalAvgPool,
+    Identity,
+    make_act,
+    make_input_quant,
+)
+from hwcsp.modules import MaxPool as MaxPoolModule
+from hwcsp.modules import Split as SplitModule
+from hwcsp.modules import Upsample as UpsampleModule
+from hwcsp.quant import QuantConfig
+
+
+def _key(name: str) -> str:
+    return name.replace(".", "_")
+
+
+def check_graph(graph: Graph) -> dict[str, int]:
+    """Validate hardware rules and return the channel count of every tensor.
+
+    Raises ``ArchitectureError`` naming the layer for: depthwise convolution, an activation
+    other than ReLU/linear, joins whose inputs do not share one activation quantizer, an
+    unquantized (linear) tensor feeding anything but an output, and shape mismatches.
+    """
+    ch: dict[str, int] = {}
+    group: dict[str, str] = {}
+    for n in graph.nodes:
+        ins = n.inputs
+        for i in ins:
+            if i not in ch:
+                raise ArchitectureError(f"layer '{n.name}': input '{i}' is not defined before it")
+        if n.op == "input":
+            ch[n.name], group[n.name] = graph.in_channels, "input"
+        elif n.op == "conv":
+            s: Conv = n.attrs
+            cin = ch[ins[0]]
+            if s.act not in ACTIVATIONS:
+                raise ArchitectureError(
+                    f"layer '{n.name}': activation '{s.act}' is not supported (ReLU only: "
+                    "hardware implements activations as integer thresholds)"
+                )
+            if s.groups > 1 and s.groups == cin and cin > 1:
+                raise ArchitectureError(
+                    f"layer '{n.name}': depthwise convolution (groups == channels == {cin}) is not supported"
+                )
+            if cin % s.groups or s.cout % s.groups:
+                raise ArchitectureError(f"layer '{n.name}': groups={s.groups} does not divide the channels")
+            if s.act == "relu" and not s.group:
+                raise ArchitectureError(f"layer '{n.name}': ReLU output needs an activation group")
+            ch[n.name], group[n.name] = s.cout, (s.group if s.act == "relu" else "")
+        elif n.op in ("maxpool", "upsample"):
+            ch[n.name], group[n.name] = ch[ins[0]], group[ins[0]]
+        elif n.op == "split":
+            sp: Split = n.attrs
+            if sum(sp.sizes) != ch[ins[0]]:
+                raise ArchitectureError(f"layer '{n.name}': split sizes {sp.sizes} != {ch[ins[0]]} channels")
+            for j, c in enumerate(sp.sizes):
+                ch[f"{n.name}:{j}"], group[f"{n.name}:{j}"] = c, group[ins[0]]
+            ch[n.name], group[n.name] = ch[ins[0]], group[ins[0]]
+        elif n.op in ("concat", "add"):
+            groups = {group[i] for i in ins}
+            if len(groups) != 1 or "" in groups:
+                detail = ", ".join(f"{i}→{group[i] or 'unquantized'}" for i in ins)
+                raise ArchitectureError(
+                    f"layer '{n.name}': {n.op} inputs use different activation quantizers ({detail}); "
+                    "every input of a join must share one quantizer"
+                )
+            if n.op == "add":
+                if len({ch[i] for i in ins}) != 1:
+                    raise ArchitectureError(f"layer '{n.name}': add of different channel counts")
+                ch[n.name] = ch[ins[0]]
+            else:
+                ch[n.name] = sum(ch[i] for i in ins)
+            group[n.name] = groups.pop()
+        elif n.op == "gap":
+            ch[n.name], group[n.name] = ch[ins[0]], f"{n.name}"
+        elif n.op == "output":
+            ch[n.name], group[n.name] = ch[ins[0]], ""
+        else:
+            raise ArchitectureError(f"layer '{n.name}': unknown op '{n.op}'")
+        for i in ins:
+            if not group[i] and n.op != "output":
+                raise ArchitectureError(
+                    f"layer '{n.name}': reads the unquantized linear output '{i}'; only outputs may"
+                )
+    return ch
+
+
+def tensor_groups(graph: Graph) -> dict[str, str]:
+    """Activation group of every node output (``""`` for linear outputs)."""
+    group: dict[str, str] = {}
+    for n in graph.nodes:
+        if n.op == "input":
+            group[n.name] = "input"
+        elif n.op == "conv":
+            group[n.name] = n.attrs.group if n.attrs.act == "relu" else ""
+        elif n.op == "gap":
+            group[n.name] = n.name
+        elif n.op == "output":
+            group[n.name] = ""
+        else:
+            group[n.name] = group[n.inputs[0]]
+        if n.op == "split":
+            for j in range(len(n.attrs.sizes)):
+                group[f"{n.name}:{j}"] = group[n.name]
+    return group
+
+
+class CSPNet(nn.Module):
+    """Executes a ``Graph``. Outputs: a list of tensors (detectors) or one tensor (classifiers)."""
+
+    def __init__(self, graph: Graph, qcfg: QuantConfig | None, meta: dict | None = None):
+        super().__init__()
+        channels = check_graph(graph)
+        self.graph = graph
+        self.qcfg = qcfg
+        self.meta = dict(meta or {})
+        self.quant = qcfg is not None
+        groups = tensor_groups(graph)
+        self.layers = nn.ModuleDict()
+        self.acts = nn.ModuleDict()
+        for n in graph.nodes:
+            k = _key(n.name)
+            if n.op == "input":
+                self.layers[k] = make_input_quant(self.quant)
+            elif n.op == "conv":
+                s: Conv = n.attrs
+                wbits = qcfg.weight_bits(n.name, s.role, s.wbits) if self.quant else None
+                self.layers[k] = ConvBN(channels[n.inputs[0]], s, wbits)
+            elif n.op == "maxpool":
+                p: MaxPool = n.attrs
+                self.layers[k] = MaxPoolModule(p.k, p.stride, p.pad)
+            elif n.op == "split":
+                self.layers[k] = SplitModule(n.attrs.sizes)
+            elif n.op == "concat":
+                self.layers[k] = Concat()
+            elif n.op == "add":
+                self.layers[k] = Add()
+            elif n.op == "upsample":
+                u: Upsample = n.attrs
+                self.layers[k] = UpsampleModule(u.scale)
+            elif n.op == "gap":
+                self.layers[k] = GlobalAvgPool()
+            elif n.op == "output":
+                self.layers[k] = Identity()
+        for g in sorted({v for v in groups.values() if v and v != "input"}):
+            bits = None
+            if self.quant:  # the pooled classifier features keep 8 bits
+                bits = 8 if _is_gap(graph, g) else qcfg.act_bits(g)
+            self.acts[_key(g)] = make_act(bits)
+        self._groups = groups
+
+    @property
+    def act_groups(self) -> dict[str, str]:
+        return dict(self._groups)
+
+    def act_calls(self) -> list[tuple[str, str]]:
+        """(layer, group) for every activation-quantizer call, in forward order."""
+        calls = []
+        for n in self.graph.nodes:
+            if self._quantizes(n):
+                calls.append((n.name, self._groups[n.name]))
+        return calls
+
+    def _quantizes(self, n) -> bool:
+        return (n.op == "conv" and n.attrs.act == "relu") or n.op in ("add", "gap")
+
+    def forward(self, x: torch.Tensor, taps: dict | None = None):
+        env: dict[str, object] = {}
+        outs = []
+        for n in self.graph.nodes:
+            mod = self.layers[_key(n.name)]
+            args = [env[i] for i in n.inputs]
+            if n.op == "input":
+                y = mod(x)
+            elif n.op == "split":
+                parts = mod(args[0])
+                for j, part in enumerate(parts):
+                    env[f"{n.name}:{j}"] = part
+                y = args[0]
+            else:
+                y = mod(*args)
+            if self._quantizes(n):
+                y = self.acts[_key(self._groups[n.name])](y)
+            env[n.name] = y
+            if taps is not None:
+                taps[n.name] = y
+            if n.op == "output":
+                outs.append(y.value if isinstance(y, QuantTensor) else y)
+        if self.meta.get("task") == "classify":
+            return outs[0].flatten(1)
+        return outs
+
+
+
+def _is_gap(graph: Graph, name: str) -> bool:
+    return any(n.name == name and n.op == "gap" for n in graph.nodes)

@@ -1,0 +1,1 @@
+"""Offline datasets built from what installed packages ship (scikit-learn digits, scikit-image photos)."""

@@ -1,0 +1,1 @@
+"""hwcsp stage package: sim."""

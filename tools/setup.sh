@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Create .venv with the pinned environment. Idempotent; `make setup` only calls it when the
+# lock file or pyproject changed, so a complete environment costs nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)'; then
+    echo "hwcsp setup: Python 3.11 is required (the local torch 2.13.0 CPU wheel is built for it); got $("$PY" --version)" >&2
+    exit 1
+fi
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+# --no-deps: the lock file is complete; finn-plus 1.6.1 declares brevitas==0.13.0, which
+# conflicts with torch 2.13 over setuptools, so pip's resolver must not see its metadata.
+.venv/bin/python -m pip install --quiet --no-deps -r requirements/lock.txt
+.venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+
+if ! command -v iverilog >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "hwcsp setup: installing Icarus Verilog (apt-get install iverilog)"
+        apt-get install -y -q iverilog >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q iverilog >/dev/null; }
+    else
+        echo "hwcsp setup: Icarus Verilog is missing; install it (e.g. 'sudo apt-get install iverilog') for the RTL tests" >&2
+    fi
+fi
+echo "hwcsp setup: environment ready in .venv"
