@@ -10,11 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from hwcsp.errors import UserError
+
 Op = Literal["input", "conv", "maxpool", "split", "concat", "add", "upsample", "gap", "output"]
 ACTIVATIONS = ("relu", "linear")
 
 
-class ArchitectureError(ValueError):
+class ArchitectureError(UserError, ValueError):
     """A model description breaks a hardware rule; the message names the layer."""
 
 

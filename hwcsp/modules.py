@@ -34,21 +34,28 @@ class ConvBN(nn.Module):
         super().__init__()
         self.spec = spec
         self.quant = wbits is not None
-        kw = dict(stride=spec.stride, padding=spec.k // 2, groups=spec.groups, bias=not spec.bn)
+        kw = dict(stride=spec.stride, padding=spec.k // 2, groups=spec.groups)
         if self.quant:
             head = spec.role == "head"
+            # bias=True even with BatchNorm: Brevitas enables a bias quantizer only for a module
+            # that has a bias, and the folded bias must go through it. With BatchNorm that bias
+            # parameter stays zero and frozen; the folded one replaces it.
             self.conv = qnn.QuantConv2d(
                 cin,
                 spec.cout,
                 spec.k,
                 weight_quant=HeadWeightQuant if head else WeightQuant,
                 weight_bit_width=wbits,
+                bias=True,
                 bias_quant=BiasQuant,
                 return_quant_tensor=not head,
                 **kw,
             )
+            if spec.bn:
+                nn.init.zeros_(self.conv.bias)
+                self.conv.bias.requires_grad_(False)
         else:
-            self.conv = nn.Conv2d(cin, spec.cout, spec.k, **kw)
+            self.conv = nn.Conv2d(cin, spec.cout, spec.k, bias=not spec.bn, **kw)
         self.bn = nn.BatchNorm2d(spec.cout) if spec.bn else None
 
     def folded(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -160,6 +160,7 @@ class CSPNet(nn.Module):
                 bits = 8 if _is_gap(graph, g) else qcfg.act_bits(g)
             self.acts[_key(g)] = make_act(bits)
         self._groups = groups
+        self._classifier = [n.attrs.kind for n in graph.outputs()] == ["logits"]
 
     @property
     def act_groups(self) -> dict[str, str]:
@@ -198,10 +199,9 @@ class CSPNet(nn.Module):
                 taps[n.name] = y
             if n.op == "output":
                 outs.append(y.value if isinstance(y, QuantTensor) else y)
-        if self.meta.get("task") == "classify":
+        if self._classifier:
             return outs[0].flatten(1)
         return outs
-
 
 
 def _is_gap(graph: Graph, name: str) -> bool:

@@ -7,10 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hwcsp.arch import Arch, ClassifierHead, build_graph
+from hwcsp.errors import UserError
 from hwcsp.graph import Graph
 
 
-class UnknownModelError(KeyError):
+class UnknownModelError(UserError, KeyError):
     def __str__(self) -> str:
         return str(self.args[0])
 
@@ -60,9 +61,7 @@ def get_entry(name: str) -> ModelEntry:
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, _REGISTRY, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise UnknownModelError(
-            f"unknown model '{name}'.{hint} Known models: {', '.join(sorted(_REGISTRY))}"
-        )
+        raise UnknownModelError(f"unknown model '{name}'.{hint} Known models: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
 
 

@@ -12,7 +12,17 @@ from hwcsp.registry import register_model
 PRN_ANCHORS = ((10, 14), (23, 27), (37, 58), (81, 82), (135, 169), (344, 319))
 PRN_MASKS = ((3, 4, 5), (1, 2, 3))
 # yolov3-tiny_3l.cfg anchors and masks for the three-level variants.
-PRN3L_ANCHORS = ((10, 13), (16, 30), (33, 23), (30, 61), (62, 45), (59, 119), (116, 90), (156, 198), (373, 326))
+PRN3L_ANCHORS = (
+    (10, 13),
+    (16, 30),
+    (33, 23),
+    (30, 61),
+    (62, 45),
+    (59, 119),
+    (116, 90),
+    (156, 198),
+    (373, 326),
+)
 PRN3L_MASKS = ((6, 7, 8), (3, 4, 5), (0, 1, 2))
 
 

@@ -1,0 +1,124 @@
+"""A read-only, qonnx-free view of one FINN HW node: generic op type, decoded attributes, constants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+BACKENDS = ("hls", "rtl")
+
+
+def split_op_type(op_type: str) -> tuple[str, str]:
+    """ "MVAU_hls" -> ("MVAU", "hls"); a generic op type keeps backend ""."""
+    for backend in BACKENDS:
+        if op_type.endswith("_" + backend):
+            return op_type[: -len(backend) - 1], backend
+    return op_type, ""
+
+
+def decode_attr(attr: onnx.AttributeProto) -> Any:
+    """Attribute value as plain python (str, int, float, lists of those, or an ndarray for tensors)."""
+    value = helper.get_attribute_value(attr)
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, onnx.TensorProto):
+        return numpy_helper.to_array(value)
+    if isinstance(value, list | tuple):
+        return [v.decode("utf-8") if isinstance(v, bytes) else v for v in value]
+    return value
+
+
+def as_exact(array: np.ndarray) -> np.ndarray:
+    """int64 when every element is integral (FINN stores weights/thresholds as float32), else float64."""
+    a = np.asarray(array)
+    if a.dtype.kind in "iub":
+        return a.astype(np.int64)
+    a = a.astype(np.float64)
+    if a.size and np.all(np.isfinite(a)) and np.all(np.round(a) == a):
+        return a.astype(np.int64)
+    return a
+
+
+def _n_io(op_type: str, attrs: dict[str, Any]) -> tuple[int, int]:
+    """How many inputs/outputs a generic op has, for nodes built without a graph."""
+    n_in, n_out = 1, 1
+    if op_type == "MVAU":
+        n_in = 2 if attrs.get("noActivation", 0) else 3
+    elif op_type == "Thresholding" or op_type.startswith("Elementwise"):
+        n_in = 2
+    elif op_type == "StreamingConcat":
+        n_in = len(attrs.get("ChannelsPerStream", [])) or 1
+    elif op_type == "StreamingSplit":
+        n_out = len(attrs.get("ChannelsPerStream", [])) or 1
+    elif op_type == "DuplicateStreams":
+        n_out = int(attrs.get("NumOutputStreams", 2))
+    return n_in, n_out
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """Everything golden needs to know about one HW node, decoupled from onnx/qonnx objects."""
+
+    name: str
+    op_type: str
+    backend: str
+    attrs: dict[str, Any] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    inits: dict[int, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def full_op_type(self) -> str:
+        """The op type as it appears in the ONNX file ("MVAU_hls")."""
+        return f"{self.op_type}_{self.backend}" if self.backend else self.op_type
+
+    @classmethod
+    def from_onnx(cls, node: onnx.NodeProto, graph: onnx.GraphProto) -> NodeView:
+        """View of `node`; inputs that are graph initializers land in `inits` (as int64 when integral)."""
+        op_type, backend = split_op_type(node.op_type)
+        attrs = {a.name: decode_attr(a) for a in node.attribute}
+        by_name = {init.name: init for init in graph.initializer}
+        inits = {
+            i: as_exact(numpy_helper.to_array(by_name[name]))
+            for i, name in enumerate(node.input)
+            if name in by_name
+        }
+        return cls(
+            name=node.name,
+            op_type=op_type,
+            backend=backend,
+            attrs=attrs,
+            inputs=tuple(node.input),
+            outputs=tuple(node.output),
+            inits=inits,
+        )
+
+    @classmethod
+    def make(
+        cls,
+        op_type: str,
+        attrs: dict,
+        inits: dict[int, np.ndarray] | None = None,
+        name: str = "n",
+        backend: str = "",
+    ) -> NodeView:
+        """Build a node without a graph (tests, cycle/stream queries); tensor names are synthesised."""
+        base, suffix = split_op_type(op_type)
+        backend = backend or suffix
+        n_in, n_out = _n_io(base, attrs)
+        inits = {int(k): as_exact(v) for k, v in (inits or {}).items()}
+        if inits:
+            n_in = max(n_in, max(inits) + 1)
+        return cls(
+            name=name,
+            op_type=base,
+            backend=backend,
+            attrs=dict(attrs),
+            inputs=tuple(f"{name}_in{i}" for i in range(n_in)),
+            outputs=tuple(f"{name}_out{i}" for i in range(n_out)),
+            inits=inits,
+        )

@@ -1,0 +1,523 @@
+"""CSP-aware streamlining: QONNX → integer-only, channels-last FINN-ONNX in one linear pass.
+
+FINN's stock route (ConvertQONNXtoFINN, Streamline, LowerConvsToMatMul, StreamlinePlus,
+transpose absorption) moves float scales node by node through forks and joins and re-infers
+the whole graph after each move; on CSP graphs it costs minutes and grows faster than linearly
+with depth. Here every tensor carries an exact affine description relative to the integers the
+hardware sees, ``float = scale * (int + offset)``, propagated once in topological order:
+
+- the input Quant becomes UINT8 codes at scale 2^-8 (the software side transposes to NHWC);
+- weight and bias Quant nodes become integer initializers (scale per output channel);
+- Conv → [Im2Col] + MatMul on integers: scale_in * scale_w, offset = integer bias;
+- Relu → Quant(FLOOR or HALF_UP) → MultiThreshold with exact integer thresholds:
+  v >= s*i  ⟺  acc >= ceil(s*i/scale - offset)  (half-even ROUND has ties thresholds cannot
+  express and is refused);
+- scale-preserving ops (MaxPool with its zero Pad, Split, nearest Resize) pass the scale on;
+  joins (Concat, Add) require one scale on every input — which the zoo's shared quantizers
+  guarantee — and are refused otherwise;
+- each network output stays the integer accumulator; its 2^k scale and integer bias go to the
+  software side (``io_spec.json``).
+
+Every rule checks its premise and raises ``LoweringError`` naming the node otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from hwcsp.errors import UserError
+
+
+class LoweringError(UserError, ValueError):
+    pass
+
+
+@dataclass
+class Affine:
+    """float = scale * (int + offset); scale and offset per channel (or scalar)."""
+
+    name: str  # tensor name in the lowered graph
+    scale: np.ndarray
+    offset: np.ndarray
+    bits: int
+    signed: bool
+    shape: tuple[int, ...]  # NHWC
+
+    @property
+    def dtype(self) -> str:
+        return f"{'INT' if self.signed else 'UINT'}{self.bits}"
+
+    def scalar_scale(self, where: str) -> float:
+        s = np.unique(self.scale)
+        if s.size != 1:
+            raise LoweringError(f"{where}: needs one scale per tensor, found per-channel scales")
+        return float(s[0])
+
+    def require_codes(self, where: str) -> None:
+        if np.any(self.offset != 0):
+            raise LoweringError(f"{where}: input has a non-zero offset (bias not absorbed into thresholds)")
+
+
+@dataclass
+class OutputSpec:
+    name: str  # lowered graph output (integer accumulator, NHWC)
+    qonnx_name: str
+    scale: float  # float = scale * (int + bias)
+    bias: list[int]
+    bits: int
+    signed: bool
+    shape: tuple[int, ...]
+
+
+@dataclass
+class Lowered:
+    model: object  # qonnx ModelWrapper
+    input_name: str
+    input_scale: float
+    input_shape: tuple[int, ...]  # NHWC
+    outputs: list[OutputSpec]
+    tensor_map: dict[str, str] = field(default_factory=dict)  # QONNX activation tensor → lowered tensor
+
+
+def _attr(node, name, default=None):
+    for a in node.attribute:
+        if a.name == name:
+            return helper.get_attribute_value(a)
+    return default
+
+
+def _is_pow2(x: float) -> bool:
+    return x > 0 and math.frexp(x)[0] == 0.5
+
+
+def int_bits(lo: float, hi: float) -> tuple[int, bool]:
+    """Smallest (bits, signed) integer type holding [lo, hi]."""
+    lo, hi = math.floor(lo), math.ceil(hi)
+    if lo >= 0:
+        return max(1, hi.bit_length()), False
+    return max((-lo - 1).bit_length(), max(hi, 0).bit_length()) + 1, True
+
+
+class _Lowerer:
+    def __init__(self, model: onnx.ModelProto):
+        self.src = model
+        g = model.graph
+        self.inits = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+        self.producer = {o: n for n in g.node for o in n.output}
+        self.consumers: dict[str, list] = {}
+        for n in g.node:
+            for i in n.input:
+                self.consumers.setdefault(i, []).append(n)
+        self.shapes = {}
+        for vi in list(g.value_info) + list(g.input) + list(g.output):
+            dims = [d.dim_value for d in vi.type.tensor_type.shape.dim]
+            if dims and all(d > 0 for d in dims):
+                self.shapes[vi.name] = tuple(dims)
+        self.env: dict[str, Affine] = {}
+        self.consts: dict[str, tuple[np.ndarray, np.ndarray, int, bool]] = {}
+        self.nodes: list = []
+        self.new_inits: dict[str, np.ndarray] = {}
+        self.dtypes: dict[str, str] = {}
+        self.layouts: dict[str, str] = {}
+        self.tensor_map: dict[str, str] = {}
+        self.skip: set[str] = set()
+        self.n = 0
+
+    # ------------------------------------------------------------------ helpers
+    def fresh(self, base: str) -> str:
+        self.n += 1
+        return f"{base}__{self.n}"
+
+    def quant_params(self, node):
+        s = self.inits.get(node.input[1])
+        zp = self.inits.get(node.input[2])
+        bw = self.inits.get(node.input[3])
+        if s is None or zp is None or bw is None:
+            raise LoweringError(f"{node.name}: Quant with non-constant scale, zero point or bit width")
+        if np.any(zp != 0):
+            raise LoweringError(f"{node.name}: non-zero zero point (only symmetric/unsigned codes)")
+        bits = int(bw)
+        if bits != bw:
+            raise LoweringError(f"{node.name}: fractional bit width {bw}")
+        return (
+            np.asarray(s, dtype=np.float64),
+            bits,
+            bool(_attr(node, "signed", 1)),
+            bool(_attr(node, "narrow", 0)),
+        )
+
+    def const_codes(self, node):
+        """Integer codes of a Quant node on an initializer (weights, biases)."""
+        x = self.inits[node.input[0]].astype(np.float64)
+        s, bits, signed, narrow = self.quant_params(node)
+        mode = _attr(node, "rounding_mode", b"ROUND")
+        mode = mode.decode() if isinstance(mode, bytes) else mode
+        if mode not in ("ROUND", "HALF_EVEN"):
+            raise LoweringError(f"{node.name}: weight rounding mode {mode} not supported")
+        lo = -(2 ** (bits - 1)) + (1 if narrow else 0) if signed else 0
+        hi = 2 ** (bits - 1) - 1 if signed else 2**bits - 1
+        codes = np.clip(np.round(x / s), lo, hi)
+        return codes.astype(np.int64), s, bits, signed
+
+    def emit(self, op, inputs, outputs, domain="", **attrs):
+        self.nodes.append(
+            helper.make_node(op, inputs, outputs, name=f"{op}_{len(self.nodes)}", domain=domain, **attrs)
+        )
+
+    def init(self, name, arr, dtype: str | None = None):
+        self.new_inits[name] = np.asarray(arr, dtype=np.float32)
+        if dtype:
+            self.dtypes[name] = dtype
+        return name
+
+    def set_t(self, qname: str, a: Affine) -> Affine:
+        self.env[qname] = a
+        self.dtypes[a.name] = a.dtype
+        self.layouts[a.name] = "NHWC"
+        return a
+
+    # ------------------------------------------------------------------ ops
+    def lower(self) -> Lowered:
+        g = self.src.graph
+        if len(g.input) != 1:
+            raise LoweringError(f"expected one graph input, found {len(g.input)}")
+        gin = g.input[0].name
+        n, c, h, w = self.shapes[gin]
+        qin = self.consumers.get(gin, [])
+        if len(qin) != 1 or qin[0].op_type != "Quant":
+            raise LoweringError("the graph input must feed exactly one input Quant node (UINT8 codes)")
+        s, bits, signed, _ = self.quant_params(qin[0])
+        if bits != 8 or signed or s.size != 1 or not _is_pow2(float(s)):
+            raise LoweringError(
+                f"input Quant must be UINT8 with a power-of-two scale, got {bits} b signed={signed} scale={s}"
+            )
+        in_scale = float(s)
+        self.input_shape = (n, h, w, c)
+        a = self.set_t(
+            qin[0].output[0], Affine("input", np.array(in_scale), np.array(0.0), 8, False, self.input_shape)
+        )
+        self.tensor_map[qin[0].output[0]] = a.name
+        self.skip.add(qin[0].name)
+
+        for node in g.node:
+            if node.name in self.skip:
+                continue
+            op = node.op_type
+            handler = getattr(self, f"op_{op}", None)
+            if handler is None:
+                raise LoweringError(f"{node.name}: op '{op}' is not supported by the hardware lowering")
+            handler(node)
+
+        outs = []
+        for o in g.output:
+            if o.name not in self.env:
+                raise LoweringError(f"graph output {o.name} was not produced")
+            a = self.env[o.name]
+            where = f"output {o.name}"
+            sc = a.scalar_scale(where)
+            bias = np.broadcast_to(a.offset, (a.shape[-1],)).astype(np.float64)
+            if np.any(bias != np.round(bias)):
+                raise LoweringError(f"{where}: bias is not an integer multiple of the accumulator scale")
+            if not _is_pow2(sc):
+                raise LoweringError(f"{where}: output scale {sc} is not a power of two")
+            outs.append(OutputSpec(a.name, o.name, sc, [int(b) for b in bias], a.bits, a.signed, a.shape))
+        return Lowered(self.build(outs), "input", in_scale, self.input_shape, outs, self.tensor_map)
+
+    def op_Quant(self, node):
+        if node.input[0] in self.inits:  # weights or bias: consumed by their Conv
+            self.consts[node.output[0]] = self.const_codes(node)
+            return
+        prod = self.producer.get(node.input[0])
+        if prod is None or prod.op_type != "Relu":
+            raise LoweringError(f"{node.name}: activation Quant must follow a Relu (unsigned activations)")
+        x = self.env[prod.input[0]]
+        s, bits, signed, _narrow = self.quant_params(node)
+        if signed:
+            raise LoweringError(f"{node.name}: signed activations after Relu are not supported")
+        if s.size != 1 or not _is_pow2(float(s)):
+            raise LoweringError(f"{node.name}: activation scale must be one power of two, got {s}")
+        s = float(s)
+        mode = _attr(node, "rounding_mode", b"ROUND")
+        mode = mode.decode() if isinstance(mode, bytes) else mode
+        steps = np.arange(1, 2**bits, dtype=np.float64)
+        if mode == "FLOOR":
+            edge = s * steps  # v >= s*i  ⟹  code >= i
+        elif mode == "HALF_UP":
+            edge = s * (steps - 0.5)
+        else:
+            raise LoweringError(
+                f"{node.name}: rounding mode {mode} cannot be expressed as thresholds exactly "
+                "(half-even ties); export activations with FLOOR rounding"
+            )
+        ch = x.shape[-1]
+        scale = np.broadcast_to(x.scale, (ch,)).astype(np.float64)
+        offset = np.broadcast_to(x.offset, (ch,)).astype(np.float64)
+        if np.any(scale <= 0):
+            raise LoweringError(f"{node.name}: non-positive input scale")
+        thr = np.ceil(edge[None, :] / scale[:, None] - offset[:, None])
+        if np.all(thr == thr[:1]):
+            thr = thr[:1]
+        out = node.output[0]
+        tb, ts = int_bits(thr.min(), thr.max())
+        t = self.init(self.fresh(f"{out}.thr"), thr, f"{'INT' if ts else 'UINT'}{tb}")
+        self.emit(
+            "MultiThreshold",
+            [x.name, t],
+            [out],
+            domain="qonnx.custom_op.general",
+            out_dtype=f"UINT{bits}",
+            data_layout="NHWC",
+        )
+        a = self.set_t(out, Affine(out, np.array(s), np.array(0.0), bits, False, x.shape))
+        self.tensor_map[out] = a.name
+
+    def op_Relu(self, node):
+        users = self.consumers.get(node.output[0], [])
+        if len(users) != 1 or users[0].op_type != "Quant":
+            raise LoweringError(f"{node.name}: a Relu must be followed by exactly one activation Quant")
+
+    def op_Conv(self, node):
+        x = self.env[node.input[0]]
+        x.require_codes(node.name)
+        sx = x.scalar_scale(node.name)
+        if node.input[1] not in self.consts:
+            raise LoweringError(f"{node.name}: weights are not quantized (float layer inside the partition)")
+        w, sw, wbits, wsigned = self.consts[node.input[1]]
+        group = int(_attr(node, "group", 1))
+        cout, cin_g, kh, kw = w.shape
+        if group != 1:
+            kind = "depthwise" if cin_g == 1 else "grouped"
+            raise LoweringError(f"{node.name}: {kind} convolution (group={group}) is not supported")
+        if _attr(node, "dilations", [1, 1]) != [1, 1]:
+            raise LoweringError(f"{node.name}: dilated convolution is not supported")
+        stride = list(_attr(node, "strides", [1, 1]))
+        pads = list(_attr(node, "pads", [0, 0, 0, 0]))
+        n, h, wd, c = x.shape
+        if c != cin_g:
+            raise LoweringError(f"{node.name}: {c} input channels, weights expect {cin_g}")
+        sw = np.broadcast_to(sw.reshape(-1), (cout,)).astype(np.float64)
+        acc_scale = sx * sw
+        offset = np.zeros(cout)
+        if len(node.input) > 2 and node.input[2]:
+            if node.input[2] not in self.consts:
+                raise LoweringError(f"{node.name}: bias is not quantized")
+            b, sb, _, _ = self.consts[node.input[2]]
+            sb = np.broadcast_to(sb.reshape(-1), (cout,))
+            offset = b.reshape(-1) * sb / acc_scale  # bias in accumulator units
+        oh = (h + pads[0] + pads[2] - kh) // stride[0] + 1
+        ow = (wd + pads[1] + pads[3] - kw) // stride[1] + 1
+        # [k_h*k_w*C_in, C_out] in Im2Col's (kh, kw, c) order
+        wmat = w.transpose(0, 2, 3, 1).reshape(cout, -1).T
+        src = x.name
+        if kh * kw > 1 or stride != [1, 1] or any(pads):
+            src = self.fresh(f"{node.output[0]}.im2col")
+            self.emit(
+                "Im2Col",
+                [x.name],
+                [src],
+                domain="qonnx.custom_op.general",
+                stride=stride,
+                kernel_size=[kh, kw],
+                pad_amount=pads,
+                pad_value=0,
+                input_shape=f"({n},{h},{wd},{c})",
+                dilations=[1, 1],
+            )
+            self.dtypes[src] = x.dtype
+            self.layouts[src] = "NHWC"
+        wname = self.init(self.fresh(f"{node.output[0]}.W"), wmat, f"{'INT' if wsigned else 'UINT'}{wbits}")
+        out = node.output[0]
+        # accumulator range from the actual weights and the input datatype
+        xmin, xmax = (-(2 ** (x.bits - 1)), 2 ** (x.bits - 1) - 1) if x.signed else (0, 2**x.bits - 1)
+        pos = np.clip(wmat, 0, None).sum(0)
+        neg = np.clip(wmat, None, 0).sum(0)
+        lo = float(np.min(pos * xmin + neg * xmax))
+        hi = float(np.max(pos * xmax + neg * xmin))
+        bits, signed = int_bits(lo, hi)
+        self.emit("MatMul", [src, wname], [out])
+        self.set_t(out, Affine(out, acc_scale, offset, bits, signed, (n, oh, ow, cout)))
+
+    def op_MaxPool(self, node):
+        prod = self.producer.get(node.input[0])
+        pads = list(_attr(node, "pads", [0, 0, 0, 0]))
+        if prod is not None and prod.op_type == "Pad":  # fold the zero Pad into the window
+            src = self.env[prod.input[0]]
+            pads = [a + b for a, b in zip(pads, self._pad_hw(prod), strict=True)]
+        else:
+            src = self.env[node.input[0]]
+        src.require_codes(node.name)
+        if any(pads) and src.signed:
+            raise LoweringError(f"{node.name}: zero padding of signed values changes a max pool")
+        k = list(_attr(node, "kernel_shape"))
+        s = list(_attr(node, "strides", [1, 1]))
+        if _attr(node, "ceil_mode", 0):
+            raise LoweringError(f"{node.name}: ceil_mode pooling is not supported")
+        n, h, w, c = src.shape
+        oh = (h + pads[0] + pads[2] - k[0]) // s[0] + 1
+        ow = (w + pads[1] + pads[3] - k[1]) // s[1] + 1
+        out = node.output[0]
+        inp = src.name
+        if pads[0] != pads[2] or pads[1] != pads[3]:
+            # MaxPoolNHWC only pads symmetrically: an explicit channels-last Pad (FMPadding)
+            inp = self.fresh(f"{out}.pad")
+            p = self.init(self.fresh(f"{out}.pads"), np.array(pads))
+            self.new_inits[p] = np.array(pads, dtype=np.int64)
+            v = self.init(self.fresh(f"{out}.padv"), np.array(0.0))
+            ax = self.init(self.fresh(f"{out}.axes"), np.array([1, 2]))
+            self.new_inits[ax] = np.array([1, 2], dtype=np.int64)
+            self.emit("Pad", [src.name, p, v, ax], [inp], mode="constant")
+            self.set_t(
+                inp,
+                Affine(
+                    inp,
+                    src.scale,
+                    src.offset,
+                    src.bits,
+                    src.signed,
+                    (n, h + pads[0] + pads[2], w + pads[1] + pads[3], c),
+                ),
+            )
+            pads = [0, 0, 0, 0]
+        self.emit(
+            "MaxPoolNHWC",
+            [inp],
+            [out],
+            domain="qonnx.custom_op.general",
+            kernel_shape=k,
+            strides=s,
+            pads=pads,
+            ceil_mode=0,
+        )
+        self.set_t(out, Affine(out, src.scale, src.offset, src.bits, src.signed, (n, oh, ow, c)))
+
+    def _pad_hw(self, pad_node) -> list[int]:
+        p = self.inits.get(pad_node.input[1])
+        if p is None:
+            raise LoweringError(f"{pad_node.name}: non-constant pads")
+        mode = _attr(pad_node, "mode", b"constant")
+        if mode not in (b"constant", "constant"):
+            raise LoweringError(f"{pad_node.name}: pad mode {mode} not supported")
+        if len(pad_node.input) > 2 and pad_node.input[2]:
+            v = self.inits.get(pad_node.input[2])
+            if v is None or np.any(v != 0):
+                raise LoweringError(f"{pad_node.name}: only zero padding is supported")
+        p = [int(v) for v in p]
+        if p[0] or p[1] or p[4] or p[5]:
+            raise LoweringError(f"{pad_node.name}: padding of batch or channel dimensions")
+        return [p[2], p[3], p[6], p[7]]  # top, left, bottom, right
+
+    def op_Pad(self, node):
+        users = self.consumers.get(node.output[0], [])
+        if len(users) != 1 or users[0].op_type != "MaxPool":
+            raise LoweringError(f"{node.name}: a Pad is supported only in front of a MaxPool")
+
+    def op_Split(self, node):
+        x = self.env[node.input[0]]
+        axis = int(_attr(node, "axis", 0))
+        if axis not in (1, -3):
+            raise LoweringError(f"{node.name}: split along axis {axis}; only channel splits are supported")
+        sizes = self.inits.get(node.input[1]) if len(node.input) > 1 and node.input[1] else None
+        if sizes is None:
+            raise LoweringError(f"{node.name}: split sizes must be explicit (not num_outputs)")
+        sizes = [int(v) for v in sizes]
+        name = self.init(self.fresh(f"{node.name}.sizes"), np.array(sizes))
+        self.new_inits[name] = np.array(sizes, dtype=np.int64)
+        self.emit("Split", [x.name, name], list(node.output), axis=3)
+        start = 0
+        for o, sz in zip(node.output, sizes, strict=True):
+            sc = x.scale if x.scale.size == 1 else x.scale[start : start + sz]
+            off = x.offset if x.offset.size == 1 else x.offset[start : start + sz]
+            self.set_t(o, Affine(o, sc, off, x.bits, x.signed, (*x.shape[:3], sz)))
+            start += sz
+
+    def _same_scale(self, node, xs: list[Affine]) -> float:
+        scales = set()
+        for x in xs:
+            x.require_codes(node.name)
+            scales.add(x.scalar_scale(node.name))
+        if len(scales) != 1:
+            raise LoweringError(
+                f"{node.name}: {node.op_type} inputs have different scales {sorted(scales)}; "
+                "a join stays integer only if its inputs share one quantizer"
+            )
+        return scales.pop()
+
+    def op_Concat(self, node):
+        if int(_attr(node, "axis", 0)) not in (1, -3):
+            raise LoweringError(f"{node.name}: concat along a non-channel axis")
+        xs = [self.env[i] for i in node.input]
+        s = self._same_scale(node, xs)
+        bits = max(x.bits for x in xs)
+        signed = any(x.signed for x in xs)
+        out = node.output[0]
+        self.emit("Concat", [x.name for x in xs], [out], axis=3)
+        shape = (*xs[0].shape[:3], sum(x.shape[-1] for x in xs))
+        self.set_t(out, Affine(out, np.array(s), np.array(0.0), bits, signed, shape))
+
+    def op_Add(self, node):
+        if any(i in self.inits for i in node.input):
+            raise LoweringError(f"{node.name}: Add of a constant outside a conv bias")
+        a, b = (self.env[i] for i in node.input)
+        s = self._same_scale(node, [a, b])
+        if a.shape != b.shape:
+            raise LoweringError(f"{node.name}: residual add of shapes {a.shape} and {b.shape}")
+        out = node.output[0]
+        self.emit("Add", [a.name, b.name], [out])
+        bits = max(a.bits, b.bits) + 1
+        self.set_t(out, Affine(out, np.array(s), np.array(0.0), bits, a.signed or b.signed, a.shape))
+
+    def op_Resize(self, node):
+        x = self.env[node.input[0]]
+        mode = _attr(node, "mode", b"nearest")
+        if mode not in (b"nearest", "nearest"):
+            raise LoweringError(f"{node.name}: only nearest-neighbour resize is supported")
+        scales = self.inits.get(node.input[2]) if len(node.input) > 2 else None
+        if scales is None or len(scales) != 4 or scales[0] != 1 or scales[1] != 1:
+            raise LoweringError(f"{node.name}: resize needs constant NCHW scales (1, 1, f, f)")
+        f = [float(scales[2]), float(scales[3])]
+        if any(v != int(v) or v < 1 for v in f):
+            raise LoweringError(f"{node.name}: non-integer upsampling factor {f}")
+        name = self.init(self.fresh(f"{node.name}.scales"), np.array([1.0, f[0], f[1], 1.0]))
+        out = node.output[0]
+        self.emit("Resize", [x.name, "", name], [out], mode="nearest")
+        n, h, w, c = x.shape
+        self.set_t(
+            out, Affine(out, x.scale, x.offset, x.bits, x.signed, (n, int(h * f[0]), int(w * f[1]), c))
+        )
+
+    # ------------------------------------------------------------------ graph
+    def build(self, outs: list[OutputSpec]):
+        shapes = {a.name: a.shape for a in self.env.values()}
+        vi_in = helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, list(self.input_shape))
+        vi_out = [helper.make_tensor_value_info(o.name, onnx.TensorProto.FLOAT, list(o.shape)) for o in outs]
+        produced = {o for n in self.nodes for o in n.output}
+        vis = [
+            helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, list(shp))
+            for t, shp in shapes.items()
+            if t in produced and t not in {o.name for o in outs}
+        ]
+        inits = [numpy_helper.from_array(v, k) for k, v in self.new_inits.items()]
+        graph = helper.make_graph(self.nodes, "hwcsp_lowered", [vi_in], vi_out, inits, value_info=vis)
+        model = helper.make_model(
+            graph, producer_name="hwcsp.hls.lower", opset_imports=[helper.make_opsetid("", 18)]
+        )
+        from qonnx.core.datatype import DataType
+        from qonnx.core.modelwrapper import ModelWrapper
+
+        w = ModelWrapper(model)
+        for t, dt in sorted(self.dtypes.items()):
+            w.set_tensor_datatype(t, DataType[dt])
+        for t in sorted(self.layouts):
+            if w.get_initializer(t) is None:
+                w.set_tensor_layout(t, ["N", "H", "W", "C"])
+        return w
+
+
+def lower_qonnx(model: onnx.ModelProto) -> Lowered:
+    """Lower a QONNX model exported by ``quant.export`` (see module docstring)."""
+    return _Lowerer(model).lower()

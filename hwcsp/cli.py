@@ -1,0 +1,255 @@
+"""The ``hwcsp`` command line; ``make <stage>`` calls the same subcommands.
+
+Stages are imported lazily so that every subcommand only pays for what it uses. Errors caused
+by the user's input print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from hwcsp.errors import UserError
+
+EXIT_USER = 2
+EXIT_NOT_IMPLEMENTED = 3
+
+
+class NotImplementedStage(UserError):
+    pass
+
+
+def _paper() -> dict:
+    return json.loads((Path(__file__).parent / "data" / "paper_tables.json").read_text())
+
+
+def paper_row(name: str) -> dict | None:
+    d = _paper()
+    for r in d["coco_detectors"]:
+        if r["model"] == name:
+            return {
+                "params_M": r["params_M"],
+                "bflops": r["bflops"],
+                "size": r["size"],
+                "convention": "all floats",
+            }
+    for r in d["imagenet"]:
+        if r["model"] == name:
+            return {
+                "params_M": r["params_M"],
+                "bflops": r["bflops"],
+                "size": r["size"],
+                "convention": "weights",
+            }
+    return None
+
+
+# ----------------------------------------------------------------------------- analysis
+def cmd_models(args) -> int:
+    from hwcsp.analysis import model_stats
+    from hwcsp.registry import get_entry, list_models
+
+    rows = []
+    for name in list_models():
+        e = get_entry(name)
+        s = model_stats(name, e.paper_size).summary()
+        rows.append({**s, "task": e.task, "paper": paper_row(name)})
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(
+        f"{'model':<24}{'task':<10}{'size':>5}{'params M':>10}{'all M':>8}{'BFLOPs':>8}{'CIO M':>8}   paper"
+    )
+    for r in rows:
+        p = r["paper"]
+        ref = f"{p['params_M']:.2f}M ({p['convention']}) / {p['bflops']:.3f}" if p else "-"
+        print(
+            f"{r['model']:<24}{r['task']:<10}{r['size']:>5}{r['params_M']:>10.3f}{r['params_all_M']:>8.3f}"
+            f"{r['bflops']:>8.3f}{r['cio_M']:>8.2f}   {ref}"
+        )
+    return 0
+
+
+def cmd_info(args) -> int:
+    from hwcsp.analysis import format_table, model_stats, plot_bflops
+    from hwcsp.registry import get_entry
+
+    size = args.size or get_entry(args.model).paper_size
+    stats = model_stats(args.model, size, args.width)
+    out = Path(args.build_root) / args.model / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    png = out / "bflops_per_layer.png"
+    plot_bflops(stats, png)
+    if args.json:
+        print(json.dumps(stats.to_json(), indent=1))
+    else:
+        print(format_table(stats))
+        print(f"per-layer chart: {png}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- configuration
+def add_config_args(p: argparse.ArgumentParser, seed_help: str = "seed of the weight initialisation") -> None:
+    p.add_argument("model", help="registered model name (hwcsp models)")
+    p.add_argument("--size", type=int, help="input size (default: the checkpoint's, else the paper's)")
+    p.add_argument("--width", type=float, help="channel width multiplier (default 1.0)")
+    p.add_argument("--wbits", type=int, help="weight bits (default 4; first layer and head use 8)")
+    p.add_argument("--abits", type=int, help="activation bits (default 4)")
+    p.add_argument("--num-classes", type=int, help="detector classes (default 80, or the checkpoint's)")
+    p.add_argument("--ckpt", type=Path, help="trained checkpoint (default: seeded, calibrated weights)")
+    p.add_argument("--seed", type=int, default=0, help=seed_help)
+    p.add_argument("--build-root", default="build", help="root of the build directories")
+
+
+def resolve_config(args, model_seed: bool = True):
+    """BuildConfig from the arguments, the checkpoint's metadata filling the unset ones."""
+    from hwcsp.buildcfg import BuildConfig, sha256_file
+    from hwcsp.registry import get_entry
+
+    entry = get_entry(args.model)
+    meta: dict = {}
+    sha = ""
+    if args.ckpt is not None:
+        from quant.checkpoint import check_matches, load_checkpoint
+
+        _, meta = load_checkpoint(args.ckpt)
+        check_matches(meta, args.ckpt, model=args.model)
+        sha = sha256_file(args.ckpt)
+
+    def pick(key, arg, default):
+        if arg is not None:
+            return arg
+        return meta.get(key, default) if meta.get(key) is not None else default
+
+    return BuildConfig(
+        model=args.model,
+        size=int(pick("size", args.size, entry.paper_size)),
+        width=float(pick("width", args.width, 1.0)),
+        wbits=int(pick("wbits", args.wbits, 4)),
+        abits=int(pick("abits", args.abits, 4)),
+        num_classes=int(pick("num_classes", args.num_classes, 80)),
+        seed=int(args.seed) if (model_seed and not sha) else 0,
+        ckpt_sha256=sha,
+    )
+
+
+def ensure_export(cfg, ckpt, build_root, log=print) -> Path:
+    """The configuration's build directory with a matching QONNX export (made if missing)."""
+    d = cfg.path(Path(build_root))
+    cfg.check_dir(d)
+    if (d / "model.qonnx.onnx").exists() and (d / "config.json").exists() and (d / "export.json").exists():
+        log(f"export: reusing {d / 'model.qonnx.onnx'} (config.json matches)")
+        return d
+    from quant.export import export
+
+    r = export(cfg, d, ckpt, log=log)
+    log(f"export: wrote {r.onnx_path}")
+    return d
+
+
+def cmd_export(args) -> int:
+    import shutil
+
+    from quant.export import export
+
+    cfg = resolve_config(args)
+    d = cfg.path(Path(args.build_root))
+    r = export(cfg, d, args.ckpt)
+    kind = "seeded, calibrated weights" if r.calibrated else "checkpoint weights"
+    print(f"export: wrote {r.onnx_path} ({kind})")
+    worst = min(r.health, key=lambda h: h.code_share)
+    print(f"export: every activation alive; least used: {worst.describe()}")
+    if args.output:
+        shutil.copyfile(r.onnx_path, args.output)
+        print(f"export: copied to {args.output}")
+    return 0
+
+
+def not_implemented(stage: str, issue: str):
+    def run(args) -> int:
+        raise NotImplementedStage(f"the {stage} stage is not implemented yet ({issue}); nothing was written")
+
+    return run
+
+
+def cmd_hls(args) -> int:
+    cfg = resolve_config(args)
+    ensure_export(cfg, args.ckpt, args.build_root)
+    raise NotImplementedStage(
+        "HLS stage not built yet (the FINN lowering lands with the hls issue); "
+        "the QONNX export above is complete"
+    )
+
+
+# ----------------------------------------------------------------------------- entry point
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hwcsp", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("models", help="every registered model at its paper size")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_models)
+
+    s = sub.add_parser("info", help="per-layer table and BFLOPs chart of one model")
+    s.add_argument("model")
+    s.add_argument("--size", type=int)
+    s.add_argument("--width", type=float, default=1.0)
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--build-root", default="build")
+    s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("export", help="QONNX export of a configuration")
+    add_config_args(s)
+    s.add_argument("-o", "--output", type=Path, help="also copy the QONNX file here")
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("train", help="QAT training on the offline digits data")
+    add_config_args(s)
+    s.set_defaults(func=not_implemented("train", "QAT issue"))
+
+    s = sub.add_parser("eval", help="mAP of float, QAT or integer execution")
+    add_config_args(s)
+    s.set_defaults(func=not_implemented("eval", "QAT issue"))
+
+    s = sub.add_parser("detect", help="draw detections on an image")
+    add_config_args(s)
+    s.add_argument("image", type=Path, nargs="?")
+    s.add_argument("-o", "--output", type=Path)
+    s.set_defaults(func=not_implemented("detect", "QAT issue"))
+
+    s = sub.add_parser("hls", help="FINN lowering, folding, HLS code and reports (the main job)")
+    add_config_args(s)
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--macs", type=int, help="MAC-unit budget: sum of PE*SIMD over MVAUs")
+    g.add_argument("--target-fps", type=float, help="target frames per second")
+    s.add_argument("--clk-ns", type=float, default=5.0, help="clock period in ns (default 5)")
+    s.set_defaults(func=cmd_hls)
+
+    s = sub.add_parser("golden", help="golden vectors of the integer dataflow graph")
+    add_config_args(s, seed_help="seed of the random input vectors")
+    s.add_argument("--n", type=int, default=1, help="number of input frames")
+    s.set_defaults(func=not_implemented("golden", "golden issue"))
+
+    s = sub.add_parser("sim", help="RTL simulation of every node on its golden vectors")
+    add_config_args(s)
+    s.add_argument("--sim", choices=("verilator", "icarus"), default="verilator")
+    s.set_defaults(func=not_implemented("sim", "RTL issue"))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except NotImplementedStage as e:
+        print(f"hwcsp {args.cmd}: {e}", file=sys.stderr)
+        return EXIT_NOT_IMPLEMENTED
+    except UserError as e:
+        print(f"hwcsp {args.cmd}: error: {e}", file=sys.stderr)
+        return EXIT_USER
+
+
+if __name__ == "__main__":
+    sys.exit(main())

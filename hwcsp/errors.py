@@ -1,0 +1,5 @@
+"""The base class of errors caused by the user's input (printed as one line, exit code 2)."""
+
+
+class UserError(Exception):
+    """Bad input: unknown model, unusable checkpoint, stale build directory, ..."""

@@ -1,0 +1,88 @@
+"""Counts against the paper (Wang et al. 2019), with the conventions of DESIGN.md."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hwcsp.analysis import analyze, model_stats
+from hwcsp.arch import Arch, ClassifierHead, CSPDenseStage, build_graph
+from hwcsp.net import CSPNet
+
+PAPER = json.loads((Path(__file__).parents[1] / "hwcsp" / "data" / "paper_tables.json").read_text())
+COCO = {r["model"]: r for r in PAPER["coco_detectors"]}
+IMAGENET = {r["model"]: r for r in PAPER["imagenet"]}
+RECON = PAPER["reconstruction"]
+
+
+def rel(a: float, b: float) -> float:
+    return abs(a - b) / b
+
+
+def test_darknet_ref_imagenet_row():
+    s = model_stats("darknet-ref", 256)
+    row = IMAGENET["darknet-ref"]
+    assert rel(s.params / 1e6, row["params_M"]) < 0.01
+    assert rel(s.bflops, row["bflops"]) < 0.01
+
+
+def test_darknet_ref_prn_is_yolov3_tiny_prn():
+    s = model_stats("darknet-ref-prn", 416)
+    assert rel(s.bflops, COCO["darknet-ref-prn"]["bflops"]) < 0.01
+    assert rel(s.params_all / 1e6, 4.94) < 0.01  # the public cfg's count of all floats
+
+
+@pytest.mark.parametrize("name", ["cspdensenet-ref-prn", "cspdensenetb-ref-prn"])
+def test_csp_detector_rows(name):
+    s = model_stats(name, 320)
+    row = COCO[name]
+    assert rel(s.params_all / 1e6, row["params_M"]) < 0.02
+    assert rel(s.bflops, row["bflops"]) < 0.02
+
+
+def test_cspdensenetb_ref_imagenet_row():
+    s = model_stats("cspdensenetb-ref", 224)
+    row = IMAGENET["cspdensenetb-ref"]
+    assert rel(s.params / 1e6, row["params_M"]) < 0.02
+    assert rel(s.bflops, row["bflops"]) < 0.02
+
+
+def test_cspdensenet_ref_matches_the_documented_reconstruction():
+    s = model_stats("cspdensenet-ref", 224)
+    r = RECON["cspdensenet-ref"]
+    assert rel(s.params / 1e6, r["params_M"]) < 0.02
+    assert rel(s.bflops, r["bflops"]) < 0.02
+
+
+@pytest.mark.parametrize("base", ["darknet-ref-prn", "cspdensenet-ref-prn", "cspdensenetb-ref-prn"])
+def test_three_level_variant_adds_the_paper_delta(base):
+    a, b = model_stats(base, 320), model_stats(base + "3l", 320)
+    delta = RECON["prn3l_delta"]
+    assert rel((b.params - a.params) / 1e6, delta["params_M"]) < 0.02
+    assert rel(b.bflops - a.bflops, delta["bflops"]) < 0.02
+
+
+def _block_cio(c: int, m: int, d: int, fusion: str) -> int:
+    """CIO of the m dense layers of a stage whose input has c channels, at 1x1 resolution."""
+    arch = Arch(stem=c, stages=(CSPDenseStage(2 * c, m, d, 0.5, fusion),), head=ClassifierHead(4))
+    stats = analyze(CSPNet(build_graph(arch), None), size=2)
+    return sum(r.cio for r in stats.rows if r.name.startswith("s2.d"))
+
+
+@pytest.mark.parametrize("c, m, d", [(64, 4, 32), (128, 6, 16), (32, 3, 8), (256, 4, 64)])
+def test_cio_of_dense_and_partial_dense_blocks_follow_section_3_1(c, m, d):
+    dense = (c * m) + ((m * m + m) * d) / 2
+    partial = ((c * m) + (m * m + m) * d) / 2
+    assert _block_cio(c, m, d, "none") == dense
+    assert _block_cio(c, m, d, "csp") == partial
+
+
+def test_per_layer_rows_add_up():
+    s = model_stats("cspdensenetb-ref-prn", 320)
+    assert sum(r.share for r in s.rows) == pytest.approx(1.0)
+    conv = [r for r in s.rows if r.op == "conv"]
+    assert all(r.flops == 2 * r.macs for r in conv)
+    assert all(r.macs == r.params * r.out_shape[2] * r.out_shape[3] for r in conv)
+    pools = [r for r in s.rows if r.op == "maxpool"]
+    assert all(r.flops == 4 * r.out_shape[1] * r.out_shape[2] * r.out_shape[3] for r in pools)
+    assert all(r.flops == 0 for r in s.rows if r.op in ("concat", "split", "add", "upsample"))
