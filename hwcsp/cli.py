@@ -11,14 +11,10 @@ import json
 import sys
 from pathlib import Path
 
-from hwcsp.errors import UserError
+from hwcsp.errors import NotImplementedStage, UserError
 
 EXIT_USER = 2
 EXIT_NOT_IMPLEMENTED = 3
-
-
-class NotImplementedStage(UserError):
-    pass
 
 
 def _paper() -> dict:
@@ -167,6 +163,23 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _lazy(module: str, func: str):
+    """A subcommand implemented in a later stage's package, imported only when it runs."""
+
+    def run(args) -> int:
+        import importlib
+
+        return getattr(importlib.import_module(module), func)(args)
+
+    return run
+
+
+def _lazy_args(module: str, func: str):
+    import importlib
+
+    return getattr(importlib.import_module(module), func)
+
+
 def not_implemented(stage: str, issue: str):
     def run(args) -> int:
         raise NotImplementedStage(f"the {stage} stage is not implemented yet ({issue}); nothing was written")
@@ -176,11 +189,15 @@ def not_implemented(stage: str, issue: str):
 
 def cmd_hls(args) -> int:
     cfg = resolve_config(args)
-    ensure_export(cfg, args.ckpt, args.build_root)
-    raise NotImplementedStage(
-        "HLS stage not built yet (the FINN lowering lands with the hls issue); "
-        "the QONNX export above is complete"
+    d = ensure_export(cfg, args.ckpt, args.build_root)
+    from hls.flow import HlsRequest, run
+
+    req = HlsRequest(
+        d, macs=args.macs, target_fps=args.target_fps, clk_ns=args.clk_ns, baseline=not args.no_baseline
     )
+    out = run(req)
+    print(f"hls: report {out / 'report' / 'report.md'}")
+    return 0
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -205,19 +222,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", type=Path, help="also copy the QONNX file here")
     s.set_defaults(func=cmd_export)
 
-    s = sub.add_parser("train", help="QAT training on the offline digits data")
-    add_config_args(s)
-    s.set_defaults(func=not_implemented("train", "QAT issue"))
-
-    s = sub.add_parser("eval", help="mAP of float, QAT or integer execution")
-    add_config_args(s)
-    s.set_defaults(func=not_implemented("eval", "QAT issue"))
-
-    s = sub.add_parser("detect", help="draw detections on an image")
-    add_config_args(s)
-    s.add_argument("image", type=Path, nargs="?")
-    s.add_argument("-o", "--output", type=Path)
-    s.set_defaults(func=not_implemented("detect", "QAT issue"))
+    for name, help_ in (
+        ("train", "float training or QAT on the offline digits data (or a COCO folder)"),
+        ("eval", "mAP of float, QAT or integer execution, through pycocotools"),
+        ("detect", "draw detections on an image"),
+    ):
+        s = sub.add_parser(name, help=help_)
+        add_config_args(s)
+        s.set_defaults(func=_lazy("quant.commands", f"cmd_{name}"))
+        _lazy_args("quant.commands", f"add_{name}_args")(s)
 
     s = sub.add_parser("hls", help="FINN lowering, folding, HLS code and reports (the main job)")
     add_config_args(s)
@@ -225,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--macs", type=int, help="MAC-unit budget: sum of PE*SIMD over MVAUs")
     g.add_argument("--target-fps", type=float, help="target frames per second")
     s.add_argument("--clk-ns", type=float, default=5.0, help="clock period in ns (default 5)")
+    s.add_argument("--no-baseline", action="store_true", help="skip FINN's SetFolding sweep in the report")
     s.set_defaults(func=cmd_hls)
 
     s = sub.add_parser("golden", help="golden vectors of the integer dataflow graph")
@@ -246,9 +260,18 @@ def main(argv: list[str] | None = None) -> int:
     except NotImplementedStage as e:
         print(f"hwcsp {args.cmd}: {e}", file=sys.stderr)
         return EXIT_NOT_IMPLEMENTED
-    except UserError as e:
+    except _user_errors() as e:
         print(f"hwcsp {args.cmd}: error: {e}", file=sys.stderr)
         return EXIT_USER
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """UserError, plus the golden model's own error class (golden cannot import hwcsp)."""
+    errors: list[type[Exception]] = [UserError]
+    golden_errors = sys.modules.get("golden.errors")
+    if golden_errors is not None:
+        errors.append(golden_errors.GoldenError)
+    return tuple(errors)
 
 
 if __name__ == "__main__":

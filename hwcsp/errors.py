@@ -3,3 +3,7 @@
 
 class UserError(Exception):
     """Bad input: unknown model, unusable checkpoint, stale build directory, ..."""
+
+
+class NotImplementedStage(UserError):
+    """A stage that is not built yet: says so and writes nothing (exit code 3)."""

@@ -38,9 +38,12 @@ def images_to_input(images_u8) -> torch.Tensor:
 
 
 @torch.no_grad()
-def calibrate(net: CSPNet, x: torch.Tensor, percentile: float = 99.0, margin: int = 0) -> None:
-    """Set BatchNorm statistics and activation scales of a seeded quantized ``net`` on ``x``.
+def calibrate(
+    net: CSPNet, x: torch.Tensor, percentile: float = 99.0, margin: int = 0, set_bn: bool = True
+) -> None:
+    """Set BatchNorm statistics (``set_bn``) and activation scales of a quantized ``net`` on ``x``.
 
+    Seeded weights need both; a trained float checkpoint keeps its BatchNorm statistics.
     Each group's scale is the power of two that maps the ``percentile`` of its first member's
     positive pre-activations onto the top code, minus ``margin`` octaves (finer) on retries.
     """
@@ -70,7 +73,7 @@ def calibrate(net: CSPNet, x: torch.Tensor, percentile: float = 99.0, margin: in
         set_act_scale(mod, 2.0**k)
 
     for n in net.graph.nodes:
-        if n.op == "conv":
+        if n.op == "conv" and set_bn:
             hooks.append(net.layers[_key(n.name)].register_forward_pre_hook(bn_hook))
     for g, mod in net.acts.items():
         hooks.append(mod.register_forward_pre_hook(lambda m, a, g=g: act_hook(m, a, g)))
@@ -145,11 +148,13 @@ def check_scales(net: CSPNet) -> None:
             raise DegenerateDataError(f"activation group {g}: scale {s} is not a power of two")
 
 
-def calibrate_until_alive(net: CSPNet, x: torch.Tensor, tries: int = 4) -> list[TensorHealth]:
+def calibrate_until_alive(
+    net: CSPNet, x: torch.Tensor, tries: int = 4, set_bn: bool = True
+) -> list[TensorHealth]:
     """Calibrate, then refine scales until every activation passes the liveness rule."""
     health: list[TensorHealth] = []
     for margin in range(tries):
-        calibrate(net, x, margin=margin)
+        calibrate(net, x, margin=margin, set_bn=set_bn)
         health = activation_health(net, x)
         if all(h.ok for h in health):
             return health

@@ -252,7 +252,7 @@ def export(cfg: BuildConfig, out_dir: Path, ckpt: Path | None = None, log=print)
             f"export: {'seeded' if ckpt is None else 'float-checkpoint'} weights — calibrating BatchNorm and "
             f"activation scales on {x.shape[0]} seeded sample images (not trained)"
         )
-        calibrate_until_alive(net, x)
+        calibrate_until_alive(net, x, set_bn=ckpt is None)
     net = fold_batchnorm(net)
     check_scales(net)
     health = activation_health(net, x)

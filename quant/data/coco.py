@@ -33,12 +33,14 @@ from PIL import Image
 from pycocotools.coco import COCO
 from tqdm import tqdm
 
+from hwcsp.errors import UserError
+
 ANNOTATIONS = "instances.json"
 IMAGES = "images"
 BOX_TOLERANCE = 1.0  # px a box may stick out of its image (rounding in other tools) before it is an error
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError, ValueError):
     """A dataset folder or annotation file is missing or malformed; the message says what and where."""
 
 

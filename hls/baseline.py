@@ -1,0 +1,60 @@
+"""The baseline folding: FINN's SetFolding swept over target throughputs, scored by our cycle model."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from qonnx.core.modelwrapper import ModelWrapper
+
+from hls.folding import MAX_STREAM_BITS, bottleneck, folding_units, mac_units
+from hls.steps import insert_dwc
+
+
+@dataclass
+class BaselineResult:
+    sweep: int  # target values tried (x weight-width limits)
+    mac_units: int
+    bottleneck_cycles: int
+    bottleneck_node: str
+    target_cycles: int
+    mvau_wwidth_max: int
+    attrs: dict
+
+    def efficiency(self, total_macs: int, budget: int) -> float:
+        return total_macs / budget / self.bottleneck_cycles
+
+
+def setfolding_sweep(model: ModelWrapper, budget: int, n_targets: int = 24) -> BaselineResult | None:
+    """Best (smallest bottleneck) SetFolding result whose Σ PE·SIMD fits ``budget``, or None."""
+    from finn.transformation.fpgadataflow.set_folding import SetFolding
+
+    units = folding_units(model.graph)
+    floor = max(min(c.cycles for c in u.choices) for u in units)
+    slowest = max(max(c.cycles for c in u.choices) for u in units)
+    targets = sorted({int(t) for t in np.geomspace(floor, slowest, n_targets)})
+    best = None
+    finn_log = logging.getLogger("finn_logger")
+    level = finn_log.level
+    finn_log.setLevel(logging.ERROR)  # SetFolding warns for every layer that misses a target
+    try:
+        for wmax in (36, MAX_STREAM_BITS):  # FINN's default weight-stream limit, and none
+            for t in targets:
+                m = ModelWrapper(model.model.__deepcopy__())
+                m = m.transform(SetFolding(target_cycles_per_frame=t, mvau_wwidth_max=wmax))
+                cost = mac_units(m.graph)
+                if cost > budget:
+                    continue
+                cycles, node = bottleneck(insert_dwc(m).graph)
+                if best is None or (cycles, cost) < (best.bottleneck_cycles, best.mac_units):
+                    attrs = {
+                        n.name: {
+                            a.name: a.i for a in n.attribute if a.name in ("PE", "SIMD", "parallel_window")
+                        }
+                        for n in m.graph.node
+                    }
+                    best = BaselineResult(2 * len(targets), cost, cycles, node, t, wmax, attrs)
+    finally:
+        finn_log.setLevel(level)
+    return best

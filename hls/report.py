@@ -1,0 +1,199 @@
+"""Per-layer estimates, the Markdown report and the cycles-per-layer chart."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from functools import partial
+
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.registry import getCustomOp
+
+from golden.cycles import exp_cycles
+from golden.memlayout import mvau_weight_layout, threshold_layout
+from golden.node import NodeView
+from hls.steps import FPGA_PART
+
+
+@dataclass
+class LayerEstimate:
+    name: str
+    op_type: str
+    in_shape: list[int]
+    out_shape: list[int]
+    pe: int | None
+    simd: int | None
+    cycles: int
+    finn_cycles: int
+    share: float  # of the bottleneck
+    lut: float
+    bram_18k: float
+    uram: float
+    dsp: float
+    weight_bits: int
+    threshold_bits: int
+    fifo_depth: int | None
+
+
+def estimate(model: ModelWrapper) -> list[LayerEstimate]:
+    from finn.analysis.fpgadataflow.res_estimation import res_estimation
+
+    res = model.analysis(partial(res_estimation, fpgapart=FPGA_PART))
+    g = model.graph
+    rows = []
+    for n in g.node:
+        v = NodeView.from_onnx(n, g)
+        inst = getCustomOp(n)
+        a = v.attrs
+        wbits = tbits = 0
+        if v.op_type == "MVAU":
+            lay = mvau_weight_layout(v)
+            wbits = lay.depth * lay.word_bits
+            if int(a.get("noActivation", 0)) == 0:
+                t = threshold_layout(v)
+                tbits = t.depth * t.word_bits
+        elif v.op_type == "Thresholding":
+            t = threshold_layout(v)
+            tbits = t.depth * t.word_bits
+        r = res.get(n.name, {})
+        rows.append(
+            LayerEstimate(
+                n.name,
+                n.op_type,
+                [int(x) for x in inst.get_normal_input_shape(0)],
+                [int(x) for x in inst.get_normal_output_shape(0)],
+                int(a["PE"]) if "PE" in a else None,
+                int(a["SIMD"]) if "SIMD" in a else None,
+                exp_cycles(v),
+                int(inst.get_exp_cycles()),
+                0.0,
+                float(r.get("LUT", 0)),
+                float(r.get("BRAM_18K", 0)),
+                float(r.get("URAM", 0)),
+                float(r.get("DSP", 0)),
+                wbits,
+                tbits,
+                int(a["depth"]) if v.op_type == "StreamingFIFO" else None,
+            )
+        )
+    top = max(r.cycles for r in rows) or 1
+    for r in rows:
+        r.share = r.cycles / top
+    return rows
+
+
+def estimates_json(rows: list[LayerEstimate], summary: dict) -> str:
+    return json.dumps({"summary": summary, "layers": [asdict(r) for r in rows]}, indent=1) + "\n"
+
+
+def folding_json(model: ModelWrapper) -> str:
+    """FINN's folding-config format: {"Defaults": {}, "<node>": {attr: value}}."""
+    keys = ("PE", "SIMD", "parallel_window", "ram_style", "resType", "mem_mode", "depth", "impl_style")
+    cfg: dict = {"Defaults": {}}
+    for n in model.graph.node:
+        inst = getCustomOp(n)
+        attrs = inst.get_nodeattr_types()
+        entry = {k: inst.get_nodeattr(k) for k in keys if k in attrs}
+        if entry:
+            cfg[n.name] = {k: (int(v) if isinstance(v, int | bool) else v) for k, v in entry.items()}
+    return json.dumps(cfg, indent=1) + "\n"
+
+
+def _fmt_shape(s: list[int]) -> str:
+    return "x".join(str(x) for x in s[1:])
+
+
+def report_md(rows: list[LayerEstimate], summary: dict, folding: dict, verification: dict) -> str:
+    s = summary
+    lines = [
+        f"# {s['model']} — folded dataflow graph",
+        "",
+        f"Configuration `{s['build']}`; {s['weights']}.",
+        "",
+        "## Summary",
+        "",
+        f"- bottleneck: **{s['bottleneck_cycles']} cycles/frame** ({s['bottleneck_node']}); "
+        f"at {s['clk_ns']} ns: **{s['fps']:.1f} frames/s**",
+        f"- MAC units (Σ PE·SIMD over MVAUs): {s['mac_units']} of a budget of {s['mac_budget']}; "
+        f"{s['total_macs'] / 1e6:.1f} M MACs/frame",
+        f"- efficiency (MACs / units / bottleneck cycles): **{s['efficiency']:.3f}**; "
+        f"floor: {s['floor_cycles']} cycles ({s['floor_node']} at full parallelism)",
+        f"- nodes: {s['nodes']} ({s['fifos']} FIFOs, {s['dwcs']} width converters)",
+        f"- FINN resource estimate ({FPGA_PART}): {s['lut']:.0f} LUT, {s['bram_18k']:.0f} BRAM_18K, "
+        f"{s['uram']:.0f} URAM, {s['dsp']:.0f} DSP",
+        f"- weight memory {s['weight_bits'] / 8192:.1f} KiB, "
+        f"threshold memory {s['threshold_bits'] / 8192:.1f} KiB",
+        "",
+        "## Exactness",
+        "",
+        f"FINN's python execution of `model.hw_generic.onnx` equals qonnx's execution of `model.qonnx.onnx` "
+        f"in integer codes on {verification['frames']} seeded inputs (seed {verification['seed']}): "
+        f"{verification['tensors_compared']} tensors, {verification['integers_compared']} integers, "
+        f"**{verification['mismatches']} mismatches**.",
+        "",
+    ]
+    if folding.get("baseline"):
+        b = folding["baseline"]
+        lines += [
+            "## Folding: layer-balanced vs FINN SetFolding",
+            "",
+            "| | MAC units | bottleneck cycles | efficiency |",
+            "|---|---:|---:|---:|",
+            f"| hwcsp balancer | {s['mac_units']} | {s['bottleneck_cycles']} | {s['efficiency']:.3f} |",
+            f"| FINN SetFolding (best of {b['sweep']} targets within budget) | {b['mac_units']} | "
+            f"{b['bottleneck_cycles']} | {b['efficiency']:.3f} |",
+            "",
+        ]
+    lines += [
+        "## Layers",
+        "",
+        "| node | op | in | out | PE | SIMD | cycles | share | LUT | BRAM18 | DSP | weight bits | thr bits "
+        "| FIFO |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.name} | {r.op_type} | {_fmt_shape(r.in_shape)} | {_fmt_shape(r.out_shape)} | "
+            f"{r.pe or ''} | {r.simd or ''} | {r.cycles} | {100 * r.share:.0f}% | {r.lut:.0f} | "
+            f"{r.bram_18k:.0f} | {r.dsp:.0f} | {r.weight_bits} | {r.threshold_bits} | {r.fifo_depth or ''} |"
+        )
+    lines += ["", "Cycles per layer: `cycles_per_layer.png`. Wall-clock time per step: `timings.json`.", ""]
+    return "\n".join(lines)
+
+
+def plot_cycles(rows: list[LayerEstimate], path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if not r.op_type.startswith(("StreamingFIFO", "StreamingDataWidthConverter"))]
+    colors = {
+        "MVAU": "#1f77b4",
+        "ConvolutionInputGenerator": "#2ca02c",
+        "FMPadding": "#98df8a",
+        "Pool": "#ff7f0e",
+        "Thresholding": "#9467bd",
+    }
+    fig, ax = plt.subplots(figsize=(max(9, 0.22 * len(rows)), 4.8))
+    ax.bar(
+        range(len(rows)),
+        [r.cycles for r in rows],
+        color=[colors.get(r.op_type.rsplit("_", 1)[0], "#7f7f7f") for r in rows],
+    )
+    top = max(r.cycles for r in rows)
+    ax.axhline(top, color="red", lw=0.8, ls="--", label=f"bottleneck {top}")
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels([r.name for r in rows], rotation=90, fontsize=6)
+    ax.set_ylabel("cycles / frame")
+    ax.set_title(title)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colors.values()]
+    ax.legend(
+        [*handles, plt.Line2D([], [], color="red", ls="--")],
+        [*colors, "bottleneck"],
+        fontsize=7,
+        loc="upper right",
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)

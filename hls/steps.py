@@ -1,0 +1,194 @@
+"""FINN steps of the flow, each a small function over a qonnx ModelWrapper.
+
+Everything here runs without Xilinx tools: conversion to HW layers, partitioning, bit-width
+minimisation, specialisation, width converters and FIFOs, and HLS/RTL code generation.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+from onnx import helper
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.registry import getCustomOp
+from qonnx.transformation.base import Transformation
+from qonnx.transformation.general import GiveUniqueNodeNames
+from qonnx.transformation.infer_datatypes import InferDataTypes
+from qonnx.transformation.infer_shapes import InferShapes
+
+from hls.lower import LoweringError
+
+FPGA_PART = "xczu7ev-ffvc1156-2-e"  # only used for resource-estimate formulas and HLS scripts
+HW_DOMAIN = "finn.custom_op.fpgadataflow"
+# Implementation style per op: HLS where FINN has it (MVAU with thresholds has no RTL variant);
+# finn-plus has only RTL sliding windows, padding and FIFOs.
+PREFERRED_STYLE = {
+    "MVAU": "hls",
+    "Thresholding": "hls",
+    "Pool": "hls",
+    "StreamingConcat": "hls",
+    "StreamingSplit": "hls",
+    "DuplicateStreams": "hls",
+    "ElementwiseAdd": "hls",
+    "UpsampleNearestNeighbour": "hls",
+    "ConvolutionInputGenerator": "rtl",
+    "FMPadding": "rtl",
+    "StreamingDataWidthConverter": "hls",
+    "StreamingFIFO": "rtl",
+}
+
+
+def seed_names() -> None:
+    """qonnx/FINN name new tensors with python's global ``random``: seed it for determinism."""
+    random.seed(0)
+
+
+def tidy(model: ModelWrapper) -> ModelWrapper:
+    model = model.transform(GiveUniqueNodeNames())
+    model = model.transform(InferShapes())
+    return model.transform(InferDataTypes())
+
+
+def convert_to_hw(model: ModelWrapper) -> ModelWrapper:
+    """FINN's HW-layer inference on the lowered integer graph; every node must convert."""
+    from finn.transformation.fpgadataflow.convert_to_hw.concat import InferConcatLayer
+    from finn.transformation.fpgadataflow.convert_to_hw.conv_inp_gen import InferConvInpGen
+    from finn.transformation.fpgadataflow.convert_to_hw.duplicate_streams import InferDuplicateStreamsLayer
+    from finn.transformation.fpgadataflow.convert_to_hw.elementwise_binary_operation import (
+        InferElementwiseBinaryOperation,
+    )
+    from finn.transformation.fpgadataflow.convert_to_hw.fm_padding import InferFMPadding
+    from finn.transformation.fpgadataflow.convert_to_hw.pool import InferPool
+    from finn.transformation.fpgadataflow.convert_to_hw.quantized_matrix_vector_activation import (
+        InferQuantizedMatrixVectorActivation,
+    )
+    from finn.transformation.fpgadataflow.convert_to_hw.split import InferSplitLayer
+    from finn.transformation.fpgadataflow.convert_to_hw.thresholding import InferThresholdingLayer
+    from finn.transformation.fpgadataflow.convert_to_hw.upsample import InferUpsample
+
+    model = model.transform(InferShapes())
+    for t in (
+        InferQuantizedMatrixVectorActivation(),
+        InferThresholdingLayer(),
+        InferFMPadding(),
+        InferPool(),
+        InferConvInpGen(),
+        InferConcatLayer(),
+        InferSplitLayer(),
+        InferElementwiseBinaryOperation(),
+        InferUpsample(),
+        InferDuplicateStreamsLayer(),
+    ):
+        model = model.transform(t)
+    model = tidy(model)
+    left = [f"{n.name} ({n.op_type})" for n in model.graph.node if not n.domain.startswith(HW_DOMAIN)]
+    if left:
+        raise LoweringError(
+            "layers left outside the HW partition (a float or unsupported layer inside the network): "
+            + ", ".join(left[:8])
+        )
+    return model
+
+
+def partition(model: ModelWrapper, work: Path) -> ModelWrapper:
+    from finn.transformation.fpgadataflow.create_dataflow_partition import CreateDataflowPartition
+
+    parent = model.transform(CreateDataflowPartition(partition_model_dir=str(work / "partitions")))
+    sdps = parent.get_nodes_by_op_type("StreamingDataflowPartition")
+    if len(sdps) != 1 or len(parent.graph.node) != 1:
+        raise LoweringError(
+            f"expected one dataflow partition holding every node, got {len(parent.graph.node)} nodes"
+        )
+    return ModelWrapper(getCustomOp(sdps[0]).get_nodeattr("model"))
+
+
+def minimize_bit_widths(model: ModelWrapper) -> ModelWrapper:
+    from finn.transformation.fpgadataflow.minimize_accumulator_width import MinimizeAccumulatorWidth
+    from finn.transformation.fpgadataflow.minimize_weight_bit_width import MinimizeWeightBitWidth
+
+    model = model.transform(MinimizeWeightBitWidth())
+    model = model.transform(MinimizeAccumulatorWidth())
+    return tidy(model)
+
+
+def specialize(model: ModelWrapper) -> ModelWrapper:
+    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+
+    for n in model.graph.node:
+        if n.domain == HW_DOMAIN:
+            style = PREFERRED_STYLE.get(n.op_type)
+            if style is None:
+                raise LoweringError(f"{n.name}: no implementation style chosen for {n.op_type}")
+            getCustomOp(n).set_nodeattr("preferred_impl_style", style)
+    model = model.transform(SpecializeLayers(FPGA_PART))
+    return tidy(model)
+
+
+def insert_dwc(model: ModelWrapper) -> ModelWrapper:
+    from finn.transformation.fpgadataflow.insert_dwc import InsertDWC
+
+    model = model.transform(InsertDWC())
+    return specialize(model)
+
+
+def insert_fifos(model: ModelWrapper, depths: dict[tuple[str, int], int]) -> ModelWrapper:
+    """FIFOs of the given depth (beats) on (join node, input index); none elsewhere."""
+    from finn.transformation.fpgadataflow.insert_fifo import InsertFIFO
+
+    names = {n.name: n for n in model.graph.node}
+    for (node, idx), depth in depths.items():
+        inst = getCustomOp(names[node])
+        d = list(inst.get_nodeattr("inFIFODepths")) or [2]
+        d = d + [2] * (len(names[node].input) - len(d))
+        d[idx] = max(int(depth), d[idx])
+        inst.set_nodeattr("inFIFODepths", d)
+    model = model.transform(InsertFIFO(create_shallow_fifos=False))
+    return specialize(model)
+
+
+class Despecialize(Transformation):
+    """The generic twin of a specialised graph: op-type suffixes and backend attributes dropped.
+
+    finn-plus folds and inserts width converters on *specialised* graphs (its generic
+    ConvolutionInputGenerator lacks ``use_parallel_window_output``, so InsertDWC fails on a
+    generic graph). The generic graph FINN can execute in python is therefore derived here.
+    """
+
+    def apply(self, model):
+        from finn.custom_op.fpgadataflow import custom_op as generic_ops
+
+        for i, n in enumerate(list(model.graph.node)):
+            if not n.domain.startswith(HW_DOMAIN + "."):
+                continue
+            base = n.op_type.rsplit("_", 1)[0]
+            cls = generic_ops.get(base)
+            if cls is None:
+                raise LoweringError(f"{n.name}: no generic FINN op for {n.op_type}")
+            tmp = helper.make_node(base, list(n.input), list(n.output), domain=HW_DOMAIN)
+            keep = set(cls(tmp).get_nodeattr_types())
+            new = helper.make_node(base, list(n.input), list(n.output), name=n.name, domain=HW_DOMAIN)
+            new.attribute.extend(a for a in n.attribute if a.name in keep)
+            model.graph.node.remove(n)
+            model.graph.node.insert(i, new)
+        return model, False
+
+
+def node_shapes(model: ModelWrapper) -> dict[str, tuple[int, ...]]:
+    out = {}
+    for n in model.graph.node:
+        for t in list(n.input) + list(n.output):
+            s = model.get_tensor_shape(t)
+            if s is not None and model.get_initializer(t) is None:
+                out[t] = tuple(int(x) for x in s)
+    return out
+
+
+def beats_per_pixel(model: ModelWrapper):
+    def f(node, ind: int) -> int:
+        inst = getCustomOp(node)
+        folded = inst.get_folded_input_shape(ind)
+        return int(np.prod(folded[:-1])) // int(np.prod(inst.get_normal_input_shape(ind)[:-1]))
+
+    return f
