@@ -87,7 +87,9 @@ def generate(model: ModelWrapper, out_dir: Path, clk_ns: float) -> tuple[ModelWr
                 how=(HLS_HOW if is_hls else RTL_HOW).format(node=n.name, part=FPGA_PART),
             )
         )
-        inst.set_nodeattr("code_gen_dir_ipgen", f"hls/{n.name}")
+        for attr in ("code_gen_dir_ipgen", "ipgen_path", "ip_path"):  # absolute temp paths
+            if attr in inst.get_nodeattr_types() and inst.get_nodeattr(attr):
+                inst.set_nodeattr(attr, f"hls/{n.name}")
         files[n.name] = sorted(p.name for p in dst.iterdir())
     return model, files
 

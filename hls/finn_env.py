@@ -21,7 +21,10 @@ def boot(work_dir: Path) -> Path:
     work_dir = Path(work_dir).resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
     os.environ["FINN_BUILD_DIR"] = str(work_dir)
-    if _BOOTED is not None:
+    if _BOOTED is not None:  # settings exist: point them at the new directory
+        from finn.util.settings import get_settings
+
+        get_settings().finn_build_dir = work_dir
         _BOOTED = work_dir
         return work_dir
     if "finn.xsi" not in sys.modules:

@@ -86,6 +86,25 @@ def load_export(build_dir: Path) -> tuple[BuildConfig, dict, onnx.ModelProto]:
     return cfg, spec, model
 
 
+def prepare(qmodel: onnx.ModelProto, work: Path, st=None):
+    """Export → specialised, unfolded HW graph (steps 1-5 of the flow) and the lowering record."""
+    from hls import steps
+    from hls.lower import lower_qonnx
+
+    st = st or _Steps(lambda *a: None, 5)
+    with st("lower QONNX to integer NHWC (CSP-aware streamlining)"):
+        low = lower_qonnx(qmodel)
+    with st("convert to HW layers"):
+        model = steps.convert_to_hw(low.model)
+    with st("partition"):
+        model = steps.partition(model, work)
+    with st("minimize bit widths"):
+        model = steps.minimize_bit_widths(model)
+    with st("specialize"):
+        model = steps.specialize(model)
+    return model, low
+
+
 def run(req: HlsRequest, log=print) -> Path:
     """Run the whole flow; returns the variant directory."""
     from hls import steps
@@ -94,7 +113,6 @@ def run(req: HlsRequest, log=print) -> Path:
     from hls.fifo import reconvergent_fifos
     from hls.finn_env import boot
     from hls.folding import FoldingError, apply_folding, balance, bottleneck, mac_units
-    from hls.lower import lower_qonnx
     from hls.report import estimate, estimates_json, folding_json, plot_cycles, report_md
     from hls.verify import verify_generic
 
@@ -110,16 +128,7 @@ def run(req: HlsRequest, log=print) -> Path:
     st = _Steps(log, 11 if req.codegen else 10)
     try:
         with atomic_dir(out) as tmp:
-            with st("lower QONNX to integer NHWC (CSP-aware streamlining)"):
-                low = lower_qonnx(qmodel)
-            with st("convert to HW layers"):
-                model = steps.convert_to_hw(low.model)
-            with st("partition"):
-                model = steps.partition(model, work)
-            with st("minimize bit widths"):
-                model = steps.minimize_bit_widths(model)
-            with st("specialize"):
-                model = steps.specialize(model)
+            model, low = prepare(qmodel, work, st)
             with st("fold (layer-balanced)"):
                 budget = req.macs or DEFAULT_MACS
                 try:
@@ -169,9 +178,7 @@ def run(req: HlsRequest, log=print) -> Path:
                     }
                 rep = tmp / "report"
                 rep.mkdir()
-                (rep / "estimates.json").write_text(
-                    estimates_json(rows, {**summary, "folding": fold_info, "verification": ver.to_json()})
-                )
+                (rep / "estimates.json").write_text(estimates_json(rows, summary, fold_info, ver.to_json()))
                 (rep / "report.md").write_text(report_md(rows, summary, fold_info, ver.to_json()))
                 plot_cycles(rows, rep / "cycles_per_layer.png", f"{cfg.dirname} / {req.variant}")
             _save(generic, tmp / "model.hw_generic.onnx")

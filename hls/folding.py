@@ -57,9 +57,9 @@ class Unit:
     macs: int = 0  # MACs per frame (MVAUs)
     nodes: list = field(default_factory=list)  # onnx nodes, entry first, exit last
 
-    def best(self, target: int) -> Choice | None:
+    def best(self, target: int) -> Choice:
         ok = [c for c in self.choices if c.cycles <= target]
-        return min(ok, key=lambda c: (c.cost, c.width, c.cycles)) if ok else None
+        return min(ok, key=lambda c: (c.cost, c.width, c.cycles))
 
 
 @dataclass
@@ -223,12 +223,11 @@ def harmonize(units: list[Unit], target: int, attrs: dict[str, dict]) -> dict[st
     return attrs
 
 
-def _assign(units: list[Unit], target: int) -> tuple[dict[str, dict], int] | None:
+def _assign(units: list[Unit], target: int) -> tuple[dict[str, dict], int]:
+    """Cheapest choice per unit meeting ``target`` (every unit can, since target >= floor)."""
     attrs, cost = {}, 0
     for u in units:
         c = u.best(target)
-        if c is None:
-            return None
         attrs.update(c.attrs)
         cost += c.cost
     return attrs, cost
@@ -238,11 +237,15 @@ def balance(
     graph: onnx.GraphProto, mac_budget: int | None = None, target_cycles: int | None = None
 ) -> FoldingResult:
     """Fold for the smallest bottleneck within ``mac_budget`` MAC units, or for ``target_cycles``."""
+    return balance_units(folding_units(graph), mac_budget, target_cycles)
+
+
+def balance_units(
+    units: list[Unit], mac_budget: int | None = None, target_cycles: int | None = None
+) -> FoldingResult:
     if (mac_budget is None) == (target_cycles is None):
         raise ValueError("give exactly one of mac_budget and target_cycles")
-    units = folding_units(graph)
-    floors = [(min(c.cycles for c in u.choices), u.names[0]) for u in units]
-    floor, floor_node = max(floors)
+    floor, floor_node = max((min(c.cycles for c in u.choices), u.names[0]) for u in units)
     total_macs = sum(u.macs for u in units)
     if target_cycles is not None:
         if target_cycles < floor:
@@ -250,21 +253,17 @@ def balance(
                 f"target of {target_cycles} cycles/frame is below the floor of {floor} cycles "
                 f"({floor_node} at full parallelism)"
             )
-        got = _assign(units, target_cycles)
-        assert got is not None
-        attrs, cost = got
-        attrs = harmonize(units, target_cycles, attrs)
-        return FoldingResult(target_cycles, attrs, cost, total_macs, floor, floor_node)
-    mvaus = [u for u in units if u.macs]
-    minimum = len(mvaus)  # PE = SIMD = 1 everywhere
+        attrs, cost = _assign(units, target_cycles)
+        return FoldingResult(
+            target_cycles, harmonize(units, target_cycles, attrs), cost, total_macs, floor, floor_node
+        )
+    minimum = sum(1 for u in units if u.macs)  # PE = SIMD = 1 everywhere
     if mac_budget < minimum:
         raise FoldingError(
             f"a budget of {mac_budget} MAC units is below the minimum of {minimum} (one per MVAU)"
         )
     candidates = sorted({c.cycles for u in units for c in u.choices if c.cycles >= floor})
     lo, hi = 0, len(candidates) - 1
-    if _assign(units, candidates[hi])[1] > mac_budget:
-        raise FoldingError(f"no folding fits {mac_budget} MAC units")
     while lo < hi:  # smallest feasible candidate; cost is monotone non-increasing in the target
         mid = (lo + hi) // 2
         if _assign(units, candidates[mid])[1] <= mac_budget:
@@ -272,8 +271,9 @@ def balance(
         else:
             lo = mid + 1
     attrs, cost = _assign(units, candidates[lo])
-    attrs = harmonize(units, candidates[lo], attrs)
-    return FoldingResult(candidates[lo], attrs, cost, total_macs, floor, floor_node)
+    return FoldingResult(
+        candidates[lo], harmonize(units, candidates[lo], attrs), cost, total_macs, floor, floor_node
+    )
 
 
 def apply_folding(model, attrs: dict[str, dict]) -> None:

@@ -82,8 +82,14 @@ def estimate(model: ModelWrapper) -> list[LayerEstimate]:
     return rows
 
 
-def estimates_json(rows: list[LayerEstimate], summary: dict) -> str:
-    return json.dumps({"summary": summary, "layers": [asdict(r) for r in rows]}, indent=1) + "\n"
+def estimates_json(rows: list[LayerEstimate], summary: dict, folding: dict, verification: dict) -> str:
+    doc = {
+        "summary": summary,
+        "folding": folding,
+        "verification": verification,
+        "layers": [asdict(r) for r in rows],
+    }
+    return json.dumps(doc, indent=1) + "\n"
 
 
 def folding_json(model: ModelWrapper) -> str:

@@ -40,6 +40,18 @@ PREFERRED_STYLE = {
 }
 
 
+# Results of code generation: they describe where a backend wrote its files, not the layer.
+CODEGEN_ATTRS = (
+    "code_gen_dir_ipgen",
+    "code_gen_dir_cppsim",
+    "executable_path",
+    "ipgen_path",
+    "ip_path",
+    "ip_vlnv",
+    "gen_top_module",
+)
+
+
 def seed_names() -> None:
     """qonnx/FINN name new tensors with python's global ``random``: seed it for determinism."""
     random.seed(0)
@@ -149,7 +161,8 @@ def insert_fifos(model: ModelWrapper, depths: dict[tuple[str, int], int]) -> Mod
 
 
 class Despecialize(Transformation):
-    """The generic twin of a specialised graph: op-type suffixes and backend attributes dropped.
+    """The generic twin of a specialised graph: op-type suffixes and backend attributes dropped
+    (attributes the generic op does not know, and the code-generation results ``CODEGEN_ATTRS``).
 
     finn-plus folds and inserts width converters on *specialised* graphs (its generic
     ConvolutionInputGenerator lacks ``use_parallel_window_output``, so InsertDWC fails on a
@@ -167,7 +180,7 @@ class Despecialize(Transformation):
             if cls is None:
                 raise LoweringError(f"{n.name}: no generic FINN op for {n.op_type}")
             tmp = helper.make_node(base, list(n.input), list(n.output), domain=HW_DOMAIN)
-            keep = set(cls(tmp).get_nodeattr_types())
+            keep = set(cls(tmp).get_nodeattr_types()) - set(CODEGEN_ATTRS)
             new = helper.make_node(base, list(n.input), list(n.output), name=n.name, domain=HW_DOMAIN)
             new.attribute.extend(a for a in n.attribute if a.name in keep)
             model.graph.node.remove(n)

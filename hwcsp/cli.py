@@ -256,6 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "model", None) is not None:  # an unknown model is the first thing to report
+            from hwcsp.registry import get_entry
+
+            get_entry(args.model)
         return args.func(args)
     except NotImplementedStage as e:
         print(f"hwcsp {args.cmd}: {e}", file=sys.stderr)
