@@ -45,21 +45,22 @@ hls: setup need-model
 	$(HWCSP) hls $(MODEL) $(CFG) $(call opt,MACS,--macs) $(call opt,TARGET_FPS,--target-fps) $(call opt,CLK_NS,--clk-ns)
 
 golden: setup need-model
-	$(HWCSP) golden $(MODEL) $(CFG) $(call opt,N,--n)
+	$(HWCSP) golden $(MODEL) $(CFG) $(call opt,N,--n) $(call opt,MACS,--macs) $(call opt,TARGET_FPS,--target-fps)
 
 sim: setup need-model
-	$(HWCSP) sim $(MODEL) $(CFG) $(call opt,SIM,--sim)
+	$(HWCSP) sim $(MODEL) $(CFG) $(call opt,SIM,--sim) $(call opt,MACS,--macs) $(call opt,TARGET_FPS,--target-fps)
 
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m sim.lint
 
+# --dist loadfile: each test file runs on one worker, so file-level fixtures are built once.
 test: setup
-	$(PY) -m pytest -m "not slow" -n 2 --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow" -n 2 --dist loadfile --durations=20 $(PYTEST_ARGS)
 
 test-all: setup
-	$(PY) -m pytest -n 2 --durations=25 $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadfile --durations=30 $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) -m benchmarks $(BENCH)

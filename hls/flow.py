@@ -44,6 +44,7 @@ class HlsRequest:
     baseline: bool = True  # also run FINN's SetFolding sweep for the report
     verify_frames: int = 2
     codegen: bool = True
+    prior_timings: dict | None = None  # steps run before the flow (the export), for timings.json
 
     @property
     def variant(self) -> str:
@@ -187,7 +188,9 @@ def run(req: HlsRequest, log=print) -> Path:
             (tmp / "io_spec.json").write_text(json.dumps(io_spec, indent=1) + "\n")
             (tmp / "tensor_map.json").write_text(json.dumps(tensor_map, indent=1) + "\n")
             (tmp / "config.json").write_text(cfg.to_json())
-            (tmp / "report" / "timings.json").write_text(json.dumps(st.timings, indent=1) + "\n")
+            timings = {**(req.prior_timings or {}), **st.timings}
+            timings["total"] = round(sum(timings.values()), 3)
+            (tmp / "report" / "timings.json").write_text(json.dumps(timings, indent=1) + "\n")
             assert mac_units(model.graph) == fold.mac_units or req.target_fps is not None
     finally:
         shutil.rmtree(work, ignore_errors=True)

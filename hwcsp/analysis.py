@@ -171,7 +171,9 @@ def plot_bflops(stats: ModelStats, path) -> None:
     ax.set_ylabel("BFLOPs")
     ax.set_title(f"{stats.model} @{stats.size}: {stats.bflops:.3f} BFLOPs, {stats.params / 1e6:.2f}M params")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colors.values()]
-    ax.legend(handles, list(colors), loc="upper right")
+    ax.legend(
+        handles, list(colors), loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, fontsize=8, frameon=False
+    )
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110, metadata={"Software": None})

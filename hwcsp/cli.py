@@ -180,24 +180,69 @@ def _lazy_args(module: str, func: str):
     return getattr(importlib.import_module(module), func)
 
 
-def not_implemented(stage: str, issue: str):
-    def run(args) -> int:
-        raise NotImplementedStage(f"the {stage} stage is not implemented yet ({issue}); nothing was written")
-
-    return run
-
-
 def cmd_hls(args) -> int:
+    import time
+
     cfg = resolve_config(args)
+    t = time.perf_counter()
     d = ensure_export(cfg, args.ckpt, args.build_root)
+    export_s = round(time.perf_counter() - t, 3)
     from hls.flow import HlsRequest, run
 
     req = HlsRequest(
-        d, macs=args.macs, target_fps=args.target_fps, clk_ns=args.clk_ns, baseline=not args.no_baseline
+        d,
+        macs=args.macs,
+        target_fps=args.target_fps,
+        clk_ns=args.clk_ns,
+        baseline=not args.no_baseline,
+        prior_timings={"export (or reuse) of the QONNX model": export_s},
     )
     out = run(req)
     print(f"hls: report {out / 'report' / 'report.md'}")
     return 0
+
+
+def add_variant_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--macs", type=int, help="MAC-unit budget: sum of PE*SIMD over MVAUs (default 2048)")
+    g.add_argument("--target-fps", type=float, help="target frames per second")
+
+
+def variant_dir(args) -> Path:
+    """The hls variant directory of the configuration the arguments name (must exist)."""
+    from hls.flow import HlsRequest
+
+    cfg = resolve_config(args)
+    d = cfg.path(Path(args.build_root))
+    cfg.check_dir(d, ignore=("seed",))  # here --seed is the seed of the input vectors
+    v = d / HlsRequest(d, macs=args.macs, target_fps=args.target_fps).variant
+    if not (v / "model.hw.onnx").exists():
+        raise UserError(f"{v} has no model.hw.onnx: run `hwcsp hls` (make hls) for this configuration first")
+    return v
+
+
+def cmd_golden(args) -> int:
+    v = variant_dir(args)
+    from golden.vectors import write_vectors
+
+    out = write_vectors(v, v / "vectors", n=args.n, seed=args.seed)
+    print(f"golden: wrote {out} ({args.n} frame(s), seed {args.seed})")
+    return 0
+
+
+def cmd_sim(args) -> int:
+    v = variant_dir(args)
+    from golden.vectors import write_vectors
+    from sim.graph import simulate
+
+    vectors = v / "vectors"
+    if not (vectors / "manifest.json").exists():
+        print(f"sim: no golden vectors yet; writing {vectors} first")
+        write_vectors(v, vectors, n=1, seed=0)
+    report = simulate(v, vectors, simulator=args.sim)
+    ok = report.get("all_bit_exact") and report.get("all_intervals_match")
+    print(f"sim: report {v / 'sim' / 'report.md'}")
+    return 0 if ok else 1
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -234,9 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("hls", help="FINN lowering, folding, HLS code and reports (the main job)")
     add_config_args(s)
-    g = s.add_mutually_exclusive_group()
-    g.add_argument("--macs", type=int, help="MAC-unit budget: sum of PE*SIMD over MVAUs")
-    g.add_argument("--target-fps", type=float, help="target frames per second")
+    add_variant_args(s)
     s.add_argument("--clk-ns", type=float, default=5.0, help="clock period in ns (default 5)")
     s.add_argument("--no-baseline", action="store_true", help="skip FINN's SetFolding sweep in the report")
     s.set_defaults(func=cmd_hls)
@@ -244,12 +287,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("golden", help="golden vectors of the integer dataflow graph")
     add_config_args(s, seed_help="seed of the random input vectors")
     s.add_argument("--n", type=int, default=1, help="number of input frames")
-    s.set_defaults(func=not_implemented("golden", "golden issue"))
+    add_variant_args(s)
+    s.set_defaults(func=cmd_golden)
 
     s = sub.add_parser("sim", help="RTL simulation of every node on its golden vectors")
     add_config_args(s)
     s.add_argument("--sim", choices=("verilator", "icarus"), default="verilator")
-    s.set_defaults(func=not_implemented("sim", "RTL issue"))
+    add_variant_args(s)
+    s.set_defaults(func=cmd_sim)
     return p
 
 

@@ -12,8 +12,10 @@ fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 # --no-deps: the lock file is complete; finn-plus 1.6.1 declares brevitas==0.13.0, which
 # conflicts with torch 2.13 over setuptools, so pip's resolver must not see its metadata.
-.venv/bin/python -m pip install --quiet --no-deps -r requirements/lock.txt
-.venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+# (pip warns about every package missing from the machine's local mirrors: not an error)
+quiet_pip() { .venv/bin/python -m pip install --quiet "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
+quiet_pip --no-deps -r requirements/lock.txt
+quiet_pip --no-deps --no-build-isolation -e .
 
 if ! command -v iverilog >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
