@@ -63,6 +63,18 @@ def parse_dtype(name: str) -> DType:
     return DType(name, bits, True, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
 
 
+_STORAGE = [np.dtype(t) for t in ("uint8", "int8", "uint16", "int16", "uint32", "int32", "int64")]
+
+
+def storage_dtype(lo: int, hi: int) -> np.dtype:
+    """Narrowest NumPy integer type holding [lo, hi] (golden keeps tensors this compact internally)."""
+    for t in _STORAGE:
+        info = np.iinfo(t)
+        if info.min <= lo and hi <= info.max:
+            return t
+    raise GoldenError(f"no 64-bit integer holds [{lo}, {hi}]")
+
+
 def smallest_dtype(value: int) -> DType:
     """Fewest-bits type holding `value`, preferring unsigned, exactly as QONNX's
     DataType.get_smallest_possible searches: BINARY, UINT2..64, BIPOLAR, TERNARY, INT1..64."""

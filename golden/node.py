@@ -70,6 +70,9 @@ class NodeView:
     inputs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
     inits: dict[int, np.ndarray] = field(default_factory=dict)
+    # memo of constants derived from attrs/inits (float weights, accumulator bounds, ...): a node
+    # is evaluated once per frame, its derived constants need computing only once
+    cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def full_op_type(self) -> str:

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from golden.datatypes import attr_dtype
+from golden.accum import FLOAT32_EXACT, FLOAT64_EXACT, channel_bounds
+from golden.datatypes import attr_dtype, parse_dtype, storage_dtype
 from golden.errors import GoldenError
 from golden.node import NodeView
 
@@ -41,13 +42,24 @@ def ints(node: NodeView, key: str, default: Any = _REQUIRED) -> list[int]:
 
 
 def as_int(node: NodeView, x: Any, what: str) -> np.ndarray:
-    """int64 copy of a tensor; non-integral values are an error, not something to round."""
+    """The tensor as an integer array: integer arrays pass through uncopied (golden never writes
+    into its inputs), bools become uint8, integral floats int64; other values are an error."""
     a = np.asarray(x)
-    if a.dtype.kind in "iub":
-        return a.astype(np.int64)
+    if a.dtype.kind == "i" or (a.dtype.kind == "u" and a.dtype.itemsize < 8):
+        return a
+    if a.dtype.kind in "ub":
+        if a.dtype.kind == "u" and a.size and int(a.max()) > np.iinfo(np.int64).max:
+            raise GoldenError(f"node {node.name} ({node.full_op_type}): {what} exceeds int64")
+        return a.astype(np.uint8 if a.dtype.kind == "b" else np.int64)
     if a.dtype.kind != "f" or not np.all(np.isfinite(a)) or not np.all(np.round(a) == a):
         raise GoldenError(f"node {node.name} ({node.full_op_type}): {what} holds non-integer values")
     return a.astype(np.int64)
+
+
+def int_range(a: np.ndarray) -> tuple[int, int]:
+    """The value range an integer array's dtype admits (no pass over the data)."""
+    info = np.iinfo(a.dtype)
+    return int(info.min), int(info.max)
 
 
 def shaped(node: NodeView, x: np.ndarray, shape: list[int], what: str = "input") -> np.ndarray:
@@ -77,31 +89,129 @@ def gather(node: NodeView, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
     return [np.asarray(x) for x in full]
 
 
-def count_thresholds(node: NodeView, acc: np.ndarray, thresholds: np.ndarray, channels: int) -> np.ndarray:
-    """#{i : acc >= T[c, i]} per element, channels innermost; T has one row per channel or one row."""
+def threshold_table(node: NodeView, thresholds: np.ndarray, channels: int) -> np.ndarray:
+    """Thresholds as int64 (rows, steps), rows = channels or 1.  Integer accumulators make a
+    fractional threshold t equivalent to ceil(t), so floats are rounded up once here."""
     t = np.asarray(thresholds)
     if t.ndim != 2 or t.shape[0] not in (1, channels):
         raise GoldenError(
             f"node {node.name} ({node.full_op_type}): thresholds of shape {list(t.shape)}, "
             f"expected ({channels}, steps) or (1, steps)"
         )
-    if t.dtype.kind == "f" and not np.all(np.isfinite(t)):
-        raise GoldenError(f"node {node.name} ({node.full_op_type}): non-finite thresholds")
-    t = t.astype(np.int64) if t.dtype.kind in "iub" else t.astype(np.float64)
-    return np.count_nonzero(acc[..., None] >= t, axis=-1).astype(np.int64)
+    if t.dtype.kind == "f":
+        if not np.all(np.isfinite(t)):
+            raise GoldenError(f"node {node.name} ({node.full_op_type}): non-finite thresholds")
+        if t.size and float(np.abs(t).max()) >= 2.0**62:
+            raise GoldenError(f"node {node.name} ({node.full_op_type}): thresholds beyond 62 bits")
+        t = np.ceil(t)
+    return t.astype(np.int64)
 
 
-def activate(node: NodeView, count: np.ndarray, odt_name: str, bipolar_bias_first: bool) -> np.ndarray:
-    """Threshold count -> output value: ActVal + count, or the BIPOLAR mapping FINN applies."""
+def _compare_dtype(acc: np.ndarray, t: np.ndarray) -> np.dtype:
+    """A dtype in which both the accumulator values and the thresholds compare exactly."""
+    tlo, thi = (int(t.min()), int(t.max())) if t.size else (0, 0)
+    if acc.dtype.kind == "f":  # holds integers exactly (golden's float fast path)
+        limit = FLOAT32_EXACT if acc.dtype == np.float32 else FLOAT64_EXACT
+        if max(-tlo, thi) < limit:
+            return acc.dtype
+        return np.dtype(np.float64) if max(-tlo, thi) < FLOAT64_EXACT else np.dtype(np.int64)
+    alo, ahi = int_range(acc)
+    return storage_dtype(min(alo, tlo), max(ahi, thi))
+
+
+_CHUNK = 1 << 15  # elements per threshold block: the block and its masks stay in cache
+
+
+def count_thresholds(node: NodeView, acc: np.ndarray, thresholds: np.ndarray, channels: int) -> np.ndarray:
+    """#{i : acc >= T[c, i]} per element, channels innermost; T has one row per channel or one row.
+
+    The step order does not matter: it is a count, as in FINN and the HLS.  Computed block by block
+    over the flat accumulator against each step's thresholds tiled to the block (long, cache-resident
+    compare loops; no (..., steps) temporary), in a dtype exact for both sides.
+    """
+    cached = node.cache.get("thresholds")
+    if cached is None or cached[0] is not thresholds:
+        cached = (thresholds, threshold_table(node, thresholds, channels), {})
+        node.cache["thresholds"] = cached
+    t, tiles = cached[1], cached[2]
+    cmp = _compare_dtype(acc, t)
+    rows = max(1, _CHUNK // channels)
+    if cmp not in tiles:  # per step: the row broadcast to `rows` pixels (one value if T is one row)
+        tiles[cmp] = [
+            (np.tile(t[:, i].astype(cmp), rows) if t.shape[0] > 1 else t[0, i].astype(cmp))
+            for i in range(t.shape[1])
+        ]
+    steps = tiles[cmp]
+    a = np.ascontiguousarray(acc, dtype=cmp).reshape(-1)
+    count = np.zeros(a.shape, dtype=np.uint8 if len(steps) < 256 else np.int64)
+    block = rows * channels
+    mask = np.empty(min(block, a.size), dtype=bool)
+    for start in range(0, a.size, block):
+        ab, cb = a[start : start + block], count[start : start + block]
+        mb = mask[: ab.size]
+        for tile in steps:
+            np.greater_equal(ab, tile if tile.ndim == 0 else tile[: ab.size], out=mb)
+            cb += mb
+    return count.reshape(acc.shape)
+
+
+def activate(
+    node: NodeView, count: np.ndarray, odt_name: str, bipolar_bias_first: bool, steps: int
+) -> np.ndarray:
+    """Threshold count (0..steps) -> output value: ActVal + count, or FINN's BIPOLAR mapping."""
     act_val = int(attr(node, "ActVal", 0))
     if odt_name != "BIPOLAR":
-        return count + act_val
+        out = count.astype(storage_dtype(min(act_val, 0), max(act_val + steps, 0)))
+        if act_val:
+            out += act_val
+        return out
     # MVAU maps count c to 2c - 1 (ActVal ignored); Thresholding maps to 2(c + ActVal) - 1.
-    return 2 * (count + act_val) - 1 if bipolar_bias_first else 2 * count - 1
+    bias = act_val if bipolar_bias_first else 0
+    out = count.astype(storage_dtype(min(2 * bias - 1, -1), max(2 * (steps + bias) - 1, 1)))
+    out *= 2
+    out += 2 * bias - 1
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
 # compute layers
+
+
+def _mvau_float_weights(node: NodeView, w: np.ndarray, ftype: type) -> np.ndarray:
+    key = ("w", np.dtype(ftype).name)
+    cached = node.cache.get(key)
+    if cached is None or cached[0] is not w:
+        cached = (w, np.ascontiguousarray(w, dtype=ftype))
+        node.cache[key] = cached
+    return cached[1]
+
+
+def mvau_accumulate(node: NodeView, x: np.ndarray, w: np.ndarray, from_init: bool) -> np.ndarray:
+    """acc = x @ W (or the XNOR popcount), x as (vectors, MW).  float32/float64 BLAS where
+    golden.accum's partial-sum bound proves it exact (result then holds integers as floats),
+    int64 otherwise.  Streamed (non-initializer) weights always take the int64 path."""
+    mw = int(attr(node, "MW"))
+    idt, wdt = attr(node, "inputDataType"), attr(node, "weightDataType")
+    xnor = bool(int(attr(node, "binaryXnorMode", 0)))
+    bipolar = idt == "BIPOLAR" and wdt == "BIPOLAR"
+    arith = "int64"
+    if from_init:
+        absb = int(channel_bounds(node)[2].max(initial=0))
+        arith = "float32" if absb < FLOAT32_EXACT else "float64" if absb < FLOAT64_EXACT else "int64"
+    if arith == "int64":
+        xi, wi = x.astype(np.int64, copy=False), w.astype(np.int64, copy=False)
+        if xnor:
+            return xi @ wi + (1 - xi) @ (1 - wi)  # number of matching binary digits
+        return (mw + xi @ wi) // 2 if bipolar else xi @ wi
+    ftype = np.float32 if arith == "float32" else np.float64
+    xf, wf = x.astype(ftype), _mvau_float_weights(node, w, ftype)
+    if xnor:
+        return xf @ wf + (1 - xf) @ (1 - wf)
+    acc = xf @ wf
+    if bipolar:  # x @ W has the parity of MW: the halving is exact
+        acc += mw
+        acc *= 0.5
+    return acc
 
 
 def mvau(node: NodeView, inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -114,17 +224,22 @@ def mvau(node: NodeView, inputs: list[np.ndarray]) -> list[np.ndarray]:
     w = as_int(node, args[1], "weights")
     if w.shape != (mw, mh):
         raise GoldenError(f"node {node.name} (MVAU): weights of shape {list(w.shape)}, expected [{mw}, {mh}]")
-    idt, wdt = attr(node, "inputDataType"), attr(node, "weightDataType")
-    if int(attr(node, "binaryXnorMode", 0)):
-        acc = x @ w + (1 - x) @ (1 - w)  # XNOR-popcount: number of matching binary digits
-    elif idt == "BIPOLAR" and wdt == "BIPOLAR":
-        acc = (mw + x @ w) // 2  # same popcount, computed from the ±1 encoding
-    else:
-        acc = x @ w
+    idt = parse_dtype(attr(node, "inputDataType"))
+    if x.size and (int(x.min()) < idt.min or int(x.max()) > idt.max):  # the exactness proof needs it
+        raise GoldenError(
+            f"node {node.name} (MVAU): input values in [{int(x.min())}, {int(x.max())}] are outside "
+            f"inputDataType {idt.name}"
+        )
+    from_init = 1 in node.inits and args[1] is node.inits[1]
+    acc = mvau_accumulate(node, x.reshape(-1, mw), w, from_init).reshape(*vecs, mh)
     if no_act:
+        if acc.dtype.kind == "f":
+            lo, hi, _ = channel_bounds(node)
+            return [acc.astype(storage_dtype(int(lo.min(initial=0)), int(hi.max(initial=0))))]
         return [acc]
     count = count_thresholds(node, acc, args[2], mh)
-    return [activate(node, count, attr(node, "outputDataType"), bipolar_bias_first=False)]
+    steps = node.cache["thresholds"][1].shape[1]
+    return [activate(node, count, attr(node, "outputDataType"), bipolar_bias_first=False, steps=steps)]
 
 
 def thresholding(node: NodeView, inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -140,7 +255,8 @@ def thresholding(node: NodeView, inputs: list[np.ndarray]) -> list[np.ndarray]:
             f"{np.asarray(args[1]).shape[1]} columns"
         )
     count = count_thresholds(node, x, args[1], ch)
-    return [activate(node, count, attr(node, "outputDataType"), bipolar_bias_first=True)]
+    odt = attr(node, "outputDataType")
+    return [activate(node, count, odt, bipolar_bias_first=True, steps=steps)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,6 +293,8 @@ def convolution_input_generator(node: NodeView, inputs: list[np.ndarray]) -> lis
     """im2col: one output pixel per window, its elements ordered (kh, kw, C)."""
     h, w, c, kh, kw, sh, sw, dh, dw, oh, ow = swg_dims(node)
     x = shaped(node, as_int(node, gather(node, inputs)[0], "input"), [1, h, w, c])
+    if kh == kw == sh == sw == 1:
+        return [x]  # pointwise: every pixel is its own window
     taps = [
         x[:, i * dh : i * dh + sh * (oh - 1) + 1 : sh, j * dw : j * dw + sw * (ow - 1) + 1 : sw, :]
         for i in range(kh)
@@ -193,7 +311,9 @@ def fm_padding(node: NodeView, inputs: list[np.ndarray]) -> list[np.ndarray]:
     if not attr_dtype(node.attrs, "inputDataType").allowed(np.int64(0)):
         raise GoldenError(f"node {node.name} (FMPadding): datatype cannot represent the zero it pads with")
     x = shaped(node, as_int(node, gather(node, inputs)[0], "input"), [1, h, w, c])
-    return [np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), mode="constant")]
+    out = np.zeros((1, h + top + bottom, w + left + right, c), dtype=x.dtype)
+    out[:, top : top + h, left : left + w, :] = x
+    return [out]
 
 
 def quant_avg_pool_shift(node: NodeView, k_prod: int) -> int:
@@ -216,7 +336,7 @@ def pool(node: NodeView, inputs: list[np.ndarray]) -> list[np.ndarray]:
     if fxn == "MaxPool":
         return [win.max(axis=axis)]
     if fxn == "AccPool":
-        return [win.sum(axis=axis)]
+        return [win.sum(axis=axis, dtype=np.int64)]
     if fxn == "QuantAvgPool":
         shift = quant_avg_pool_shift(node, k_prod)
         if "Size" in node.attrs and int(node.attrs["Size"]) != shift:
@@ -224,7 +344,7 @@ def pool(node: NodeView, inputs: list[np.ndarray]) -> list[np.ndarray]:
                 f"node {node.name} (Pool QuantAvgPool): Size={node.attrs['Size']} (the HLS shift) "
                 f"differs from the shift {shift} FINN's python model uses"
             )
-        return [np.right_shift(win.sum(axis=axis), shift)]
+        return [np.right_shift(win.sum(axis=axis, dtype=np.int64), shift)]
     raise GoldenError(
         f"node {node.name} (Pool): Function {fxn!r} has no integer golden semantics "
         "(FINN's python AvgPool is a float mean)"
@@ -238,7 +358,7 @@ def global_acc_pool(node: NodeView, inputs: list[np.ndarray]) -> list[np.ndarray
     if len(vecs) != 3:
         raise GoldenError(f"node {node.name} (GlobalAccPool): numInputVectors must be [N, H, W]")
     x = shaped(node, as_int(node, gather(node, inputs)[0], "input"), [*vecs, ch])
-    return [x.sum(axis=(1, 2), keepdims=True)]
+    return [x.sum(axis=(1, 2), keepdims=True, dtype=np.int64)]
 
 
 def upsample_nearest(node: NodeView, inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -277,7 +397,7 @@ def streaming_split(node: NodeView, inputs: list[np.ndarray]) -> list[np.ndarray
     cps = ints(node, "ChannelsPerStream")
     vecs = ints(node, "numInputVectors", [1])
     x = shaped(node, as_int(node, gather(node, inputs)[0], "input"), [*vecs, sum(cps)])
-    return [p.copy() for p in np.split(x, np.cumsum(cps)[:-1], axis=-1)]
+    return list(np.split(x, np.cumsum(cps)[:-1], axis=-1))
 
 
 def duplicate_streams(node: NodeView, inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -285,7 +405,7 @@ def duplicate_streams(node: NodeView, inputs: list[np.ndarray]) -> list[np.ndarr
     ch = int(attr(node, "NumChannels"))
     vecs = ints(node, "numInputVectors", [1])
     x = shaped(node, as_int(node, gather(node, inputs)[0], "input"), [*vecs, ch])
-    return [x.copy() for _ in range(int(attr(node, "NumOutputStreams")))]
+    return [x] * int(attr(node, "NumOutputStreams"))  # golden never writes into a tensor: share it
 
 
 def data_width_converter(node: NodeView, inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -300,7 +420,7 @@ def streaming_fifo(node: NodeView, inputs: list[np.ndarray]) -> list[np.ndarray]
     x = as_int(node, gather(node, inputs)[0], "input")
     if "normal_shape" in node.attrs:
         x = shaped(node, x, ints(node, "normal_shape"))
-    return [x.copy()]
+    return [x]
 
 
 def label_select(node: NodeView, inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -308,7 +428,7 @@ def label_select(node: NodeView, inputs: list[np.ndarray]) -> list[np.ndarray]:
     labels, k = int(attr(node, "Labels")), int(attr(node, "K"))
     vecs = ints(node, "numInputVectors", [1])
     x = shaped(node, as_int(node, gather(node, inputs)[0], "input"), [*vecs, labels])
-    order = np.argsort(-x, axis=-1, kind="stable")
+    order = np.argsort(-x.astype(np.int64), axis=-1, kind="stable")
     return [order[..., :k].astype(np.int64)]
 
 
@@ -362,7 +482,10 @@ def elementwise(node: NodeView, inputs: list[np.ndarray]) -> list[np.ndarray]:
     lhs = shaped(node, as_int(node, args[0], "lhs"), lshape, "lhs")
     rhs = shaped(node, as_int(node, args[1], "rhs"), rshape, "rhs")
     fn = ELEMENTWISE[node.op_type](node)
-    return [np.asarray(fn(lhs, rhs)).astype(np.int64)]
+    narrow = lhs.dtype.itemsize <= 2 and rhs.dtype.itemsize <= 2
+    wide = np.int32 if narrow and node.op_type not in ("ElementwiseMul", "ElementwiseBitShift") else np.int64
+    result = np.asarray(fn(lhs.astype(wide, copy=False), rhs.astype(wide, copy=False)))
+    return [result.astype(np.uint8) if result.dtype == bool else result]
 
 
 def elementwise_div(node: NodeView, inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -389,8 +512,12 @@ OPS: dict[str, Op] = {
 }
 
 
-def run_node(node: NodeView, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """Evaluate one HW node; an op type without golden semantics is an error, never a pass-through."""
+def run_node(node: NodeView, inputs: list[np.ndarray], *, narrow: bool = False) -> list[np.ndarray]:
+    """Evaluate one HW node; an op type without golden semantics is an error, never a pass-through.
+
+    Outputs are int64, or with `narrow=True` the compact integer dtype the op computed them in
+    (what golden.execute passes between nodes; values are the same).
+    """
     op = OPS.get(node.op_type)
     if op is None:
         raise GoldenError(
@@ -402,4 +529,6 @@ def run_node(node: NodeView, inputs: list[np.ndarray]) -> list[np.ndarray]:
         raise GoldenError(
             f"node {node.name} ({node.full_op_type}): {len(outs)} outputs for {len(node.outputs)}"
         )
+    if narrow:
+        return [np.asarray(o) for o in outs]
     return [np.asarray(o, dtype=np.int64) for o in outs]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
@@ -24,6 +24,10 @@ class BaselineResult:
 
     def efficiency(self, total_macs: int, budget: int) -> float:
         return total_macs / budget / self.bottleneck_cycles
+
+    def to_json(self, total_macs: int, budget: int) -> dict:
+        d = {k: v for k, v in asdict(self).items() if k != "attrs"}
+        return {**d, "efficiency": self.efficiency(total_macs, budget)}
 
 
 def setfolding_sweep(model: ModelWrapper, budget: int, n_targets: int = 24) -> BaselineResult | None:

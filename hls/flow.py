@@ -19,12 +19,13 @@ import json
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import onnx
 from qonnx.core.modelwrapper import ModelWrapper
 
+from hls.lower import LoweringError
 from hwcsp.buildcfg import BuildConfig, atomic_dir
 from hwcsp.errors import UserError
 
@@ -164,19 +165,9 @@ def run(req: HlsRequest, log=print) -> Path:
                 summary = _summary(cfg, req, rows, fold, cycles, node, model, budget)
                 fold_info = {
                     "target_cycles": fold.target,
-                    "fifos": [f.__dict__ for f in fifos],
-                    "baseline": None,
+                    "fifos": [asdict(f) for f in fifos],
+                    "baseline": base.to_json(fold.total_macs, budget) if base else None,
                 }
-                if base is not None:
-                    fold_info["baseline"] = {
-                        "sweep": base.sweep,
-                        "mac_units": base.mac_units,
-                        "bottleneck_cycles": base.bottleneck_cycles,
-                        "bottleneck_node": base.bottleneck_node,
-                        "efficiency": base.efficiency(fold.total_macs, budget),
-                        "target_cycles": base.target_cycles,
-                        "mvau_wwidth_max": base.mvau_wwidth_max,
-                    }
                 rep = tmp / "report"
                 rep.mkdir()
                 (rep / "estimates.json").write_text(estimates_json(rows, summary, fold_info, ver.to_json()))
@@ -250,9 +241,12 @@ def _software_side(cfg: BuildConfig, spec: dict, low, model: ModelWrapper):
     for a in spec["activations"]:
         q = "input.q" if a["layer"] == "input" else a["layer"]
         hw = low.tensor_map.get(q)
-        if hw is not None and hw in names:
-            tensor_map[a["layer"]] = hw
-            scales[a["layer"]] = a["scale"]
+        if hw is None or hw not in names:
+            raise LoweringError(
+                f"activation {a['layer']} has no tensor in the HW graph (the tensor map is incomplete)"
+            )
+        tensor_map[a["layer"]] = hw
+        scales[a["layer"]] = a["scale"]
     return io_spec, tensor_map, scales
 
 

@@ -42,6 +42,8 @@ EXTRA_PARAMS: dict[str, list[dict[str, object]]] = {
             "DEPTHWISE": 1,
         },
         {"K_H": 1, "K_W": 1, "OFM_H": 2, "OFM_W": 2, "S_H": 2, "S_W": 2, "CHANNELS": 27, "SIMD": 3},
+        {"PARALLEL": 1, "CHANNELS": 3, "SIMD": 3},
+        {"PARALLEL": 1, "K_H": 2, "K_W": 2, "S_H": 2, "S_W": 2, "CHANNELS": 8, "SIMD": 4, "DEPTHWISE": 1},
     ],
     "fmpad": [{"CHANNELS": 27, "SIMD": 3, "PAD_T": 0, "PAD_L": 0, "PAD_B": 1, "PAD_R": 1}],
     "thresholding": [{"CHANNELS": 24, "PE": 4, "NUM_STEPS": 15, "I_SIGNED": 0, "ACT_VAL": -8}],

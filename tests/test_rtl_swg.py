@@ -3,8 +3,9 @@
 Kernels 1, 2 and 3, strides 1 and 2, standard and depthwise (Pool-feeding) beat order, channel
 counts 3, 24 and 27 with SIMD < C and SIMD = C. The frame interval must equal FINN's
 ConvolutionInputGenerator_rtl cycle model exactly (golden.cycles.exp_cycles), in both its
-"default" (K > 1) and "parallel" (1x1) styles. The frame size is an HDL parameter: frame size B
-(two more image rows) is a second build, run under Icarus, and must show the same latency.
+"default" (K > 1) and "parallel" (1x1, or parallel_window=1: a whole window per beat) styles.
+The frame size is an HDL parameter: frame size B (two more image rows) is a second build, run
+under Icarus, and must show the same latency.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ CASES: dict[str, Make] = {
     "k1s2_c27_simd9_int4": lambda h: nodes.swg((h, 5), (1, 1), (2, 2), 27, 9, "INT4"),
     # 1x1 stride 1
     "k1s1_c3_simd3_uint8": lambda h: nodes.swg((h, 4), (1, 1), (1, 1), 3, 3, "UINT8"),
+    # parallel window (whole 3x3 window per beat), SIMD = C: the first layer of the CSP nets
+    "k3s1_par_c3_simd3_uint8": lambda h: nodes.swg((h, 6), (3, 3), (1, 1), 3, 3, "UINT8", parallel=1),
+    # parallel window, depthwise with channel folds, stride 2 on an odd width (leftover column)
+    "k2s2_dw_par_c8_simd4_int4": lambda h: nodes.swg((h, 7), (2, 2), (2, 2), 8, 4, "INT4", 1, parallel=1),
 }
 
 SLOW: dict[str, Make] = {
@@ -44,6 +49,8 @@ SLOW: dict[str, Make] = {
     "k2s1_c3_simd3_int8": lambda h: nodes.swg((h, 9), (2, 2), (1, 1), 3, 3, "INT8"),
     "k1x3s1_c24_simd8_uint4": lambda h: nodes.swg((h, 6), (1, 3), (1, 1), 24, 8, "UINT4"),
     "k3s2_dw_c24_simd24_even_uint4": lambda h: nodes.swg((h, 8), (3, 3), (2, 2), 24, 24, "UINT4", 1),
+    "k3s2_par_c2_simd2_int2": lambda h: nodes.swg((h, 8), (3, 3), (2, 2), 2, 2, "INT2", parallel=1),
+    "k3x2s1_dw_par_c6_simd2_uint4": lambda h: nodes.swg((h, 5), (3, 2), (1, 1), 6, 2, "UINT4", 1, parallel=1),
 }
 
 

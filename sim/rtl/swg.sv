@@ -2,15 +2,19 @@
 //
 // Parameters mirror FINN's ConvolutionInputGenerator: IFMDim = [IFM_H, IFM_W],
 // OFMDim = [OFM_H, OFM_W], ConvKernelDim = [K_H, K_W], Stride = [S_H, S_W],
-// IFMChannels = CHANNELS, SIMD, depthwise = DEPTHWISE, element width BITS
-// (dilation 1). Input: NHWC pixels, CHANNELS/SIMD beats each. Output: for every
-// window (oh, ow) its K_H*K_W*CHANNELS elements as beats of SIMD, ordered
-// (kh, kw, channel fold), or (channel fold, kh, kw) when DEPTHWISE -- the order
-// FINN's Pool layer consumes.
+// IFMChannels = CHANNELS, SIMD, depthwise = DEPTHWISE, parallel_window =
+// PARALLEL, element width BITS (dilation 1). Input: NHWC pixels, CHANNELS/SIMD
+// beats each. Output: for every window (oh, ow) its K_H*K_W*CHANNELS elements as
+// beats of SIMD, ordered (kh, kw, channel fold), or (channel fold, kh, kw) when
+// DEPTHWISE -- the order FINN's Pool layer consumes; with PARALLEL one beat per
+// (oh, ow, channel fold) holding all K_H*K_W taps.
 //
-// Two implementations, chosen as FINN's ConvolutionInputGenerator_rtl does:
+// Three implementations, chosen as FINN's ConvolutionInputGenerator_rtl does:
 //  * a 1x1 kernel uses swg_pointwise (the "parallel" style: every input beat is
 //    kept or dropped, frame = input beats + 2 cycles);
+//  * a larger kernel with PARALLEL (FINN's parallel_window=1) uses swg_parallel
+//    (the "parallel" style: one whole window of K_H*K_W*SIMD elements per output
+//    beat, ordered (kh, kw, simd); frame = input beats + 2 cycles);
 //  * every other kernel uses swg_window (the "default" style: a line buffer and
 //    FINN's frame schedule, buffer_min_size + OFM_H * max(write, read block)).
 module swg #(
@@ -26,23 +30,27 @@ module swg #(
     parameter int SIMD = 1,
     parameter int BITS = 8,
     parameter bit DEPTHWISE = 1'b0,
-    localparam int PW = ((SIMD * BITS + 7) / 8) * 8
+    parameter bit PARALLEL = 1'b0,
+    localparam int PW = ((SIMD * BITS + 7) / 8) * 8,
+    // output beats hold a whole window in the parallel style
+    localparam int TAPS = (PARALLEL && !(K_H == 1 && K_W == 1)) ? K_H * K_W : 1,
+    localparam int OPW = ((TAPS * SIMD * BITS + 7) / 8) * 8
 ) (
-    input  logic          ap_clk,
-    input  logic          ap_rst_n,
+    input  logic           ap_clk,
+    input  logic           ap_rst_n,
     // Padding bits above SIMD*BITS carry nothing.
     /* verilator lint_off UNUSEDSIGNAL */
-    input  logic [PW-1:0] in0_V_TDATA,
+    input  logic [ PW-1:0] in0_V_TDATA,
     /* verilator lint_on UNUSEDSIGNAL */
-    input  logic          in0_V_TVALID,
-    output logic          in0_V_TREADY,
-    output logic [PW-1:0] out0_V_TDATA,
-    output logic          out0_V_TVALID,
-    input  logic          out0_V_TREADY
+    input  logic           in0_V_TVALID,
+    output logic           in0_V_TREADY,
+    output logic [OPW-1:0] out0_V_TDATA,
+    output logic           out0_V_TVALID,
+    input  logic           out0_V_TREADY
 );
   localparam int W = SIMD * BITS;
-  logic [W-1:0] m_data;
-  assign out0_V_TDATA = PW'(m_data);
+  logic [TAPS*W-1:0] m_data;
+  assign out0_V_TDATA = OPW'(m_data);
 
   if (K_H == 1 && K_W == 1) begin : g_pointwise
     swg_pointwise #(
@@ -52,6 +60,26 @@ module swg #(
         .S_W     (S_W),
         .CF      (CHANNELS / SIMD),
         .WIDTH   (W)
+    ) u_swg (
+        .clk    (ap_clk),
+        .rst_n  (ap_rst_n),
+        .s_data (in0_V_TDATA[W-1:0]),
+        .s_valid(in0_V_TVALID),
+        .s_ready(in0_V_TREADY),
+        .m_data (m_data),
+        .m_valid(out0_V_TVALID),
+        .m_ready(out0_V_TREADY)
+    );
+  end else if (PARALLEL) begin : g_parallel
+    swg_parallel #(
+        .IFM_H(IFM_H),
+        .IFM_W(IFM_W),
+        .K_H  (K_H),
+        .K_W  (K_W),
+        .S_H  (S_H),
+        .S_W  (S_W),
+        .CF   (CHANNELS / SIMD),
+        .WIDTH(W)
     ) u_swg (
         .clk    (ap_clk),
         .rst_n  (ap_rst_n),

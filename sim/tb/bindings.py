@@ -107,16 +107,21 @@ def swg_params(node: NodeView) -> Params:
         "SIMD": int(attr(node, "SIMD")),
         "BITS": in_dtype(node).bits,
         "DEPTHWISE": bool(int(attr(node, "depthwise", 0))),
+        "PARALLEL": bool(int(attr(node, "parallel_window", 0))),
     }
 
 
 def swg_latency(node: NodeView) -> int:
-    """1x1 kernels: 1 (register slice). Others: the preload of buffer_min_size beats, then the
-    registered ring read and the output queue: buffer_min_size + 2."""
+    """1x1 kernels: 1 (register slice). Parallel window: the beats before the first window's
+    last one, then the register slice: ((K_H-1)*IFM_W + K_W-1)*CF + 1. Default style: the
+    preload of buffer_min_size beats, then the registered ring read and the output queue:
+    buffer_min_size + 2."""
     p = swg_params(node)
     if p["K_H"] == 1 and p["K_W"] == 1:
         return 1
     cf = p["CHANNELS"] // p["SIMD"]
+    if p["PARALLEL"]:
+        return ((p["K_H"] - 1) * p["IFM_W"] + p["K_W"] - 1) * cf + 1
     return ((p["K_H"] - 1) * p["IFM_W"] + p["K_W"]) * cf + 2
 
 

@@ -99,6 +99,7 @@ def swg(
     simd: int,
     dt: str,
     depthwise: int = 0,
+    parallel: int = 0,
 ) -> NodeView:
     oh = (ifm[0] - k[0]) // stride[0] + 1
     ow = (ifm[1] - k[1]) // stride[1] + 1
@@ -113,6 +114,7 @@ def swg(
         "inputDataType": dt,
         "outputDataType": dt,
         "depthwise": depthwise,
+        "parallel_window": parallel,
     }
     return NodeView.make("ConvolutionInputGenerator", attrs, backend="rtl")
 

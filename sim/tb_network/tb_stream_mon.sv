@@ -1,0 +1,47 @@
+// tb_stream_mon -- passive monitor of one stream inside the stitched network (simulation only).
+//
+// Counts the beats that transfer, records the cycle of the last beat of every frame (BPF beats
+// per frame; at most MAX_FRAMES) and of the last beat seen, and at `report` writes them with
+// the stream's TVALID/TREADY of that moment to net/s<ID>.txt. The frame ends give every node's
+// frame interval inside the network (where neighbours can slow it down); the final handshake
+// state tells, after a deadlock, which streams wait for a consumer (TVALID && !TREADY) and which
+// for a producer.
+module tb_stream_mon #(
+    parameter int ID  = 0,
+    parameter int BPF = 1   // beats per frame
+) (
+    input logic        clk,
+    input logic        rst_n,
+    input logic [31:0] cycle,
+    input logic        report,
+    input logic        tvalid,
+    input logic        tready
+);
+  localparam int MAX_FRAMES = 64;
+  int beats, last, fd;
+  int frame_end[MAX_FRAMES];
+
+  always_ff @(posedge clk) begin
+    if (!rst_n) begin
+      beats <= 0;
+      last  <= -1;
+    end else if (tvalid && tready) begin
+      beats <= beats + 1;
+      last  <= int'(cycle);
+      if ((beats + 1) % BPF == 0 && (beats + 1) / BPF <= MAX_FRAMES)
+        frame_end[(beats+1)/BPF-1] <= int'(cycle);
+    end
+  end
+
+  always_ff @(posedge clk) begin
+    if (report) begin
+      fd = $fopen($sformatf("net/s%0d.txt", ID), "w");
+      $fdisplay(fd, "beats %0d", beats);
+      $fdisplay(fd, "last %0d", last);
+      $fdisplay(fd, "tvalid %0d", tvalid);
+      $fdisplay(fd, "tready %0d", tready);
+      for (int k = 0; k < MAX_FRAMES; k++) if (k < beats / BPF) $fdisplay(fd, "frame_end %0d", frame_end[k]);
+      $fclose(fd);
+    end
+  end
+endmodule
