@@ -27,7 +27,17 @@ def _key(name: str) -> str:
 
 
 def check_graph(graph: Graph) -> dict[str, int]:
-    """Validate hardware rules and return the channel count of every tensor.
+    """Validate hardware rules and return the channel count of every tensor."""
+    return _infer(graph)[0]
+
+
+def tensor_groups(graph: Graph) -> dict[str, str]:
+    """Activation group of every tensor (``""`` for linear outputs)."""
+    return _infer(graph)[1]
+
+
+def _infer(graph: Graph) -> tuple[dict[str, int], dict[str, str]]:
+    """Channels and activation group of every tensor, checking the hardware rules on the way.
 
     Raises ``ArchitectureError`` naming the layer for: depthwise convolution, an activation
     other than ReLU/linear, joins whose inputs do not share one activation quantizer, an
@@ -84,7 +94,7 @@ def check_graph(graph: Graph) -> dict[str, int]:
                 ch[n.name] = sum(ch[i] for i in ins)
             group[n.name] = groups.pop()
         elif n.op == "gap":
-            ch[n.name], group[n.name] = ch[ins[0]], f"{n.name}"
+            ch[n.name], group[n.name] = ch[ins[0]], n.name  # pooled features: their own 8-bit group
         elif n.op == "output":
             ch[n.name], group[n.name] = ch[ins[0]], ""
         else:
@@ -94,27 +104,7 @@ def check_graph(graph: Graph) -> dict[str, int]:
                 raise ArchitectureError(
                     f"layer '{n.name}': reads the unquantized linear output '{i}'; only outputs may"
                 )
-    return ch
-
-
-def tensor_groups(graph: Graph) -> dict[str, str]:
-    """Activation group of every node output (``""`` for linear outputs)."""
-    group: dict[str, str] = {}
-    for n in graph.nodes:
-        if n.op == "input":
-            group[n.name] = "input"
-        elif n.op == "conv":
-            group[n.name] = n.attrs.group if n.attrs.act == "relu" else ""
-        elif n.op == "gap":
-            group[n.name] = n.name
-        elif n.op == "output":
-            group[n.name] = ""
-        else:
-            group[n.name] = group[n.inputs[0]]
-        if n.op == "split":
-            for j in range(len(n.attrs.sizes)):
-                group[f"{n.name}:{j}"] = group[n.name]
-    return group
+    return ch, group
 
 
 class CSPNet(nn.Module):
@@ -122,12 +112,11 @@ class CSPNet(nn.Module):
 
     def __init__(self, graph: Graph, qcfg: QuantConfig | None, meta: dict | None = None):
         super().__init__()
-        channels = check_graph(graph)
+        channels, groups = _infer(graph)
         self.graph = graph
         self.qcfg = qcfg
         self.meta = dict(meta or {})
         self.quant = qcfg is not None
-        groups = tensor_groups(graph)
         self.layers = nn.ModuleDict()
         self.acts = nn.ModuleDict()
         for n in graph.nodes:
@@ -161,10 +150,6 @@ class CSPNet(nn.Module):
             self.acts[_key(g)] = make_act(bits)
         self._groups = groups
         self._classifier = [n.attrs.kind for n in graph.outputs()] == ["logits"]
-
-    @property
-    def act_groups(self) -> dict[str, str]:
-        return dict(self._groups)
 
     def act_calls(self) -> list[tuple[str, str]]:
         """(layer, group) for every activation-quantizer call, in forward order."""

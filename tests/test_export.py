@@ -11,20 +11,14 @@ from brevitas.quant_tensor import QuantTensor
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 
+from hwcsp import list_models
 from hwcsp.buildcfg import BuildConfig, ConfigMismatchError
 from hwcsp.quant import is_power_of_two
 from quant.calibrate import DegenerateDataError
 from quant.checkpoint import CheckpointError, save_checkpoint
 from quant.export import build_model, export, fold_batchnorm
 
-DETECTORS = [
-    "darknet-ref-prn",
-    "cspdensenet-ref-prn",
-    "cspdensenetb-ref-prn",
-    "darknet-ref-prn3l",
-    "cspdensenet-ref-prn3l",
-    "cspdensenetb-ref-prn3l",
-]
+DETECTORS = list_models("detect")  # every zoo detector (tests/test_zoo.py pins the list)
 
 
 def quiet(*_a, **_k):

@@ -13,6 +13,7 @@ import pytest
 from golden.execute import Program
 from golden.ops import OPS
 from golden.software import images_to_input, load_io_spec
+from hwcsp import list_models
 
 try:
     from golden_helpers.finn_env import Finn, finn
@@ -23,14 +24,7 @@ except ImportError:  # tests/ imported as a package
 
 __all__ = ["finn"]
 
-DETECTORS = [
-    "darknet-ref-prn",
-    "cspdensenet-ref-prn",
-    "cspdensenetb-ref-prn",
-    "darknet-ref-prn3l",
-    "cspdensenet-ref-prn3l",
-    "cspdensenetb-ref-prn3l",
-]
+DETECTORS = list_models("detect")  # every zoo detector (tests/test_zoo.py pins the list)
 
 
 def quiet(*_a, **_k) -> None:
