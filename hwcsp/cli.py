@@ -94,17 +94,47 @@ def add_config_args(p: argparse.ArgumentParser, seed_help: str = "seed of the we
     p.add_argument("--wbits", type=int, help="weight bits (default 4; first layer and head use 8)")
     p.add_argument("--abits", type=int, help="activation bits (default 4)")
     p.add_argument("--num-classes", type=int, help="detector classes (default 80, or the checkpoint's)")
-    p.add_argument("--ckpt", type=Path, help="trained checkpoint (default: seeded, calibrated weights)")
+    p.add_argument(
+        "--ckpt",
+        type=Path,
+        help="trained checkpoint (default: the shipped one of this configuration, if any)",
+    )
+    p.add_argument(
+        "--seeded", action="store_true", help="seeded, calibrated weights even if a checkpoint ships"
+    )
     p.add_argument("--seed", type=int, default=0, help=seed_help)
     p.add_argument("--build-root", default="build", help="root of the build directories")
 
 
-def resolve_config(args, model_seed: bool = True):
-    """BuildConfig from the arguments, the checkpoint's metadata filling the unset ones."""
+SHIPPED_CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
+
+
+def shipped_checkpoint(model: str, size: int, width: float, wbits: int, abits: int) -> Path | None:
+    """A trained checkpoint shipped in the repository for exactly this configuration, if any."""
+    p = SHIPPED_CHECKPOINTS / f"{model}-s{size}-w{width:g}-w{wbits}a{abits}.pt"
+    return p if p.is_file() else None
+
+
+def resolve_config(args):
+    """BuildConfig from the arguments, the checkpoint's metadata filling the unset ones.
+
+    Without ``--ckpt`` a shipped trained checkpoint of the same configuration is the default
+    (``--seeded`` forces seeded, calibrated weights).
+    """
     from hwcsp.buildcfg import BuildConfig, sha256_file
     from hwcsp.registry import get_entry
 
     entry = get_entry(args.model)
+    if args.ckpt is None and not getattr(args, "seeded", False):
+        shipped = shipped_checkpoint(
+            args.model, args.size or entry.paper_size, args.width or 1.0, args.wbits or 4, args.abits or 4
+        )
+        if shipped is not None:
+            print(
+                f"using the shipped trained checkpoint {shipped} (--seeded for seeded weights)",
+                file=sys.stderr,
+            )
+            args.ckpt = shipped
     meta: dict = {}
     sha = ""
     if args.ckpt is not None:
@@ -126,7 +156,7 @@ def resolve_config(args, model_seed: bool = True):
         wbits=int(pick("wbits", args.wbits, 4)),
         abits=int(pick("abits", args.abits, 4)),
         num_classes=int(pick("num_classes", args.num_classes, 80)),
-        seed=int(args.seed) if (model_seed and not sha) else 0,
+        seed=0 if sha else int(args.seed),
         ckpt_sha256=sha,
     )
 
