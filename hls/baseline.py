@@ -50,6 +50,12 @@ def setfolding_sweep(model: ModelWrapper, budget: int, n_targets: int = 24) -> B
                 cost = mac_units(m.graph)
                 if cost > budget:
                     continue
+                # width converters only add nodes: without them is a lower bound on the bottleneck
+                if best is not None and (bottleneck(m.graph)[0], cost) >= (
+                    best.bottleneck_cycles,
+                    best.mac_units,
+                ):
+                    continue
                 cycles, node = bottleneck(insert_dwc(m).graph)
                 if best is None or (cycles, cost) < (best.bottleneck_cycles, best.mac_units):
                     attrs = {
