@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
+from hwcsp.buildcfg import BuildConfig
 from hwcsp.errors import NotImplementedStage, UserError
 
 EXIT_USER = 2
@@ -239,15 +241,19 @@ def add_variant_args(p: argparse.ArgumentParser) -> None:
 
 
 def variant_dir(args) -> Path:
-    """The hls variant directory of the configuration the arguments name (must exist)."""
-    from hls.flow import HlsRequest
+    """The hls variant directory of the configuration the arguments name; the earlier stages
+    (export, hls) run first when their outputs are missing, as ``make hls`` would run them."""
+    from hls.flow import HlsRequest, run
 
     cfg = resolve_config(args)
     d = cfg.path(Path(args.build_root))
     cfg.check_dir(d, ignore=("seed",))  # here --seed is the seed of the input vectors
-    v = d / HlsRequest(d, macs=args.macs, target_fps=args.target_fps).variant
+    req = HlsRequest(d, macs=args.macs, target_fps=args.target_fps)
+    v = d / req.variant
     if not (v / "model.hw.onnx").exists():
-        raise UserError(f"{v} has no model.hw.onnx: run `hwcsp hls` (make hls) for this configuration first")
+        print(f"{args.cmd}: no {v / 'model.hw.onnx'} yet; running the hls stage first")
+        export_cfg = BuildConfig(**{**asdict(cfg), "seed": 0}) if not cfg.ckpt_sha256 else cfg
+        run(HlsRequest(ensure_export(export_cfg, args.ckpt, args.build_root), req.macs, req.target_fps))
     return v
 
 
