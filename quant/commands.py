@@ -25,6 +25,12 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, help="peak AdamW learning rate (default 2e-3)")
     p.add_argument("--weight-decay", type=float, help="AdamW weight decay of conv weights (default 0.05)")
     p.add_argument("--warmup", type=int, help="warm-up steps (default 300)")
+    p.add_argument(
+        "--scale-lr-mult", type=float, help="learning-rate factor of activation scales (default 1)"
+    )
+    p.add_argument(
+        "--calib-percentile", type=float, help="QAT init: clip at this percentile (default: best loss)"
+    )
     p.add_argument("--train-images", type=int, help="use the first N training images (default: all)")
     p.add_argument(
         "--val-images", type=int, help="val images scored after each epoch (default 1000, 0: none)"
@@ -42,6 +48,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "--mode", choices=MODES, help="float, qat or int execution (default: the checkpoint's kind)"
     )
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    from hwcsp.cli import add_variant_args
+
+    add_variant_args(p)  # int mode: which HLS folding variant (default: the --macs 2048 one)
 
 
 def add_eval_args(p: argparse.ArgumentParser) -> None:
@@ -64,9 +73,12 @@ class _IntermixedParser(argparse.ArgumentParser):
             return super().parse_known_args(args, namespace)
         self._inside = True
         try:
-            return self.parse_known_intermixed_args(args, namespace)
+            ns, rest = self.parse_known_intermixed_args(args, namespace)
         finally:
             self._inside = False
+        if getattr(ns, "image", None) is None and Path(ns.model).suffix.lower() in IMAGE_SUFFIXES:
+            ns.image, ns.model = Path(ns.model), None  # ``detect --ckpt F IMAGE``: model from the checkpoint
+        return ns, rest
 
 
 def add_detect_args(p: argparse.ArgumentParser) -> None:
@@ -113,18 +125,28 @@ class _Loaded:
         self.levels = levels_from_meta(self.meta, levels_of_graph(net))
         self.classes = list(self.meta.get("classes") or [str(i) for i in range(c.num_classes)])
         if self.mode == "int":
+            from hls.flow import HlsRequest
             from quant.evaluate import IntModel
 
             d = c.path(Path(args.build_root))
             c.check_dir(d)
+            v = d / HlsRequest(d, macs=args.macs, target_fps=args.target_fps).variant
+            fold = (
+                f" MACS={args.macs}"
+                if args.macs
+                else f" TARGET_FPS={args.target_fps:g}"
+                if args.target_fps
+                else ""
+            )
             hint = (
                 f"make hls MODEL={c.model} SIZE={c.size} WIDTH={c.width:g} WBITS={c.wbits} ABITS={c.abits} "
-                f"CKPT={args.ckpt}"
+                f"CKPT={args.ckpt}{fold}"
             )
-            im = IntModel.open(d, hint)
-            spec_levels = im.levels()
-            if sorted(lv.stride for lv in spec_levels) != sorted(lv.stride for lv in self.levels):
-                raise UserError(f"{d}/io_spec.json: output strides differ from the checkpoint's heads")
+            im = IntModel.open(v, hint)
+            if sorted(map(str, im.strides())) != sorted(str(lv.stride) for lv in self.levels):
+                raise UserError(
+                    f"{v}/io_spec.json: output strides {im.strides()} differ from the checkpoint's"
+                )
             self.runner = im.runner([lv.stride for lv in self.levels])
         else:
             from quant.evaluate import torch_runner
@@ -185,11 +207,12 @@ def cmd_detect(args) -> int:
     from quant.detect import draw, read_image, save_png
     from quant.evaluate import detect_images
 
-    if args.image is None and Path(args.model).suffix.lower() in IMAGE_SUFFIXES and args.ckpt is not None:
-        # ``hwcsp detect --ckpt F IMAGE``: the model comes from the checkpoint
+    if args.model is None:  # ``hwcsp detect --ckpt F IMAGE``: the model comes from the checkpoint
         from quant.checkpoint import load_checkpoint
 
-        args.image, args.model = Path(args.model), load_checkpoint(args.ckpt)[1]["model"]
+        if args.ckpt is None:
+            raise UserError("detect needs --ckpt (a checkpoint written by hwcsp train)")
+        args.model = load_checkpoint(args.ckpt)[1]["model"]
     if args.image is None:
         raise UserError("detect needs an IMAGE (e.g. hwcsp detect MODEL --ckpt F picture.png -o out.png)")
     image = read_image(args.image)

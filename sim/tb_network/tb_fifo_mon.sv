@@ -3,9 +3,10 @@
 // Occupancy = beats accepted at the FIFO's input minus beats delivered at its output (the RAM
 // FIFO's prefetch queue included). Its peak at full rate, set against the depth the analytic
 // bound of hls/fifo.py stored in the graph, shows how much of that depth the pipeline really
-// uses; at `report` both the peak and the final occupancy go to net/f<ID>.txt.
+// uses (for the what-if FIFOs on every stream: how much buffering full throughput needs there);
+// at `report` both the peak and the final occupancy go to net/<NAME>.txt.
 module tb_fifo_mon #(
-    parameter int ID = 0
+    parameter NAME = "f0"
 ) (
     input logic clk,
     input logic rst_n,
@@ -29,7 +30,7 @@ module tb_fifo_mon #(
 
   always_ff @(posedge clk) begin
     if (report) begin
-      fd = $fopen($sformatf("net/f%0d.txt", ID), "w");
+      fd = $fopen($sformatf("net/%s.txt", NAME), "w");
       $fdisplay(fd, "occupancy %0d", occ);
       $fdisplay(fd, "peak %0d", peak);
       $fclose(fd);

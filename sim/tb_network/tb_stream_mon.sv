@@ -1,11 +1,13 @@
 // tb_stream_mon -- passive monitor of one stream inside the stitched network (simulation only).
 //
-// Counts the beats that transfer, records the cycle of the last beat of every frame (BPF beats
-// per frame; at most MAX_FRAMES) and of the last beat seen, and at `report` writes them with
-// the stream's TVALID/TREADY of that moment to net/s<ID>.txt. The frame ends give every node's
-// frame interval inside the network (where neighbours can slow it down); the final handshake
-// state tells, after a deadlock, which streams wait for a consumer (TVALID && !TREADY) and which
-// for a producer.
+// Counts the beats that transfer, the cycles in which the producer waits for the consumer
+// (TVALID && !TREADY: back-pressure) and those without data (!TVALID); records, at the last beat
+// of every frame (BPF beats per frame; at most MAX_FRAMES), the cycle and both wait counts, and
+// the cycle of the last beat seen. At `report` all of it goes to net/s<ID>.txt with the stream's
+// TVALID/TREADY of that moment. The frame ends give every node's frame interval inside the
+// network (where neighbours can slow it down), the wait counts per frame say which side held it
+// up, and the final handshake state tells, after a deadlock, which streams wait for a consumer
+// and which for a producer.
 module tb_stream_mon #(
     parameter int ID  = 0,
     parameter int BPF = 1   // beats per frame
@@ -18,18 +20,27 @@ module tb_stream_mon #(
     input logic        tready
 );
   localparam int MAX_FRAMES = 64;
-  int beats, last, fd;
-  int frame_end[MAX_FRAMES];
+  int beats, last, blocked, empty, fd;
+  int frame_end[MAX_FRAMES], blocked_end[MAX_FRAMES], empty_end[MAX_FRAMES];
 
   always_ff @(posedge clk) begin
     if (!rst_n) begin
       beats <= 0;
-      last  <= -1;
-    end else if (tvalid && tready) begin
-      beats <= beats + 1;
-      last  <= int'(cycle);
-      if ((beats + 1) % BPF == 0 && (beats + 1) / BPF <= MAX_FRAMES)
-        frame_end[(beats+1)/BPF-1] <= int'(cycle);
+      last <= -1;
+      blocked <= 0;
+      empty <= 0;
+    end else begin
+      if (tvalid && !tready) blocked <= blocked + 1;
+      if (!tvalid) empty <= empty + 1;
+      if (tvalid && tready) begin
+        beats <= beats + 1;
+        last  <= int'(cycle);
+        if ((beats + 1) % BPF == 0 && (beats + 1) / BPF <= MAX_FRAMES) begin
+          frame_end[(beats+1)/BPF-1] <= int'(cycle);
+          blocked_end[(beats+1)/BPF-1] <= blocked;
+          empty_end[(beats+1)/BPF-1] <= empty;
+        end
+      end
     end
   end
 
@@ -40,7 +51,10 @@ module tb_stream_mon #(
       $fdisplay(fd, "last %0d", last);
       $fdisplay(fd, "tvalid %0d", tvalid);
       $fdisplay(fd, "tready %0d", tready);
-      for (int k = 0; k < MAX_FRAMES; k++) if (k < beats / BPF) $fdisplay(fd, "frame_end %0d", frame_end[k]);
+      $fdisplay(fd, "blocked %0d", blocked);
+      $fdisplay(fd, "empty %0d", empty);
+      for (int k = 0; k < MAX_FRAMES; k++)
+        if (k < beats / BPF) $fdisplay(fd, "frame_end %0d %0d %0d", frame_end[k], blocked_end[k], empty_end[k]);
       $fclose(fd);
     end
   end
