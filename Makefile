@@ -10,7 +10,7 @@ MODEL ?=
 # Optional configuration variables, passed on only when set.
 opt = $(if $($(1)),$(2) $($(1)))
 CFG = $(call opt,SIZE,--size) $(call opt,WIDTH,--width) $(call opt,WBITS,--wbits) \
-      $(call opt,ABITS,--abits) $(call opt,CKPT,--ckpt) $(call opt,SEED,--seed)
+      $(call opt,ABITS,--abits) $(call opt,CKPT,--ckpt) $(call opt,SEED,--seed) $(if $(SEEDED),--seeded)
 HWCSP = $(PY) -m hwcsp.cli
 
 .PHONY: setup models info export train eval detect hls golden sim lint test test-all bench area clean need-model

@@ -109,12 +109,15 @@ class _Loaded:
         from quant.anchors import levels_from_meta, levels_of_graph
         from quant.checkpoint import check_matches, load_checkpoint
 
+        self.cfg = resolve_config(args)  # without --ckpt: the shipped checkpoint of the configuration
         if args.ckpt is None:
-            raise UserError(f"{args.cmd} needs --ckpt (a checkpoint written by hwcsp train)")
+            raise UserError(
+                f"{args.cmd} needs --ckpt (a checkpoint written by hwcsp train); "
+                "no trained checkpoint ships for this configuration"
+            )
         if getattr(args, "threads", None):
             torch.set_num_threads(args.threads)
         self.state, self.meta = load_checkpoint(args.ckpt)
-        self.cfg = resolve_config(args)
         c = self.cfg
         check_matches(
             self.meta, args.ckpt, model=c.model, size=c.size, width=c.width, num_classes=c.num_classes

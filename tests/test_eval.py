@@ -405,3 +405,29 @@ def test_integer_execution_of_the_hls_build_equals_qat(tmp_path):
     val = digits_eval_set(64, 20)
     ev = {m: evaluate(ld.runner, val, ld.levels, 64, m) for m, ld in loaded.items()}
     assert ev["qat"].map50 == ev["int"].map50 and ev["qat"].detections == ev["int"].detections
+
+
+def test_shipped_checkpoint_is_the_default_and_detects(tmp_path, capsys):
+    """The shipped W4A4 digits detector: under 2 MB, loads with weights_only, is the default
+    checkpoint of its configuration, and its QAT execution stays within 3 points of the float
+    model's mAP@0.5 (0.912 on these 1000 val images, benchmarks/RESULTS.md)."""
+    from hwcsp.cli import shipped_checkpoint
+    from quant.checkpoint import load_checkpoint
+
+    ckpt = shipped_checkpoint("cspdensenetb-ref-prn", 128, 0.5, 4, 4)
+    assert ckpt is not None and ckpt.stat().st_size < 2_000_000
+    _, meta = load_checkpoint(ckpt)
+    assert (meta["model"], meta["size"], meta["width"], meta["wbits"], meta["abits"], meta["quant"]) == (
+        "cspdensenetb-ref-prn",
+        128,
+        0.5,
+        4,
+        4,
+        True,
+    )
+    args = ["cspdensenetb-ref-prn", "--size", "128", "--width", "0.5", "--build-root", str(tmp_path)]
+    assert cli(["eval", *args, "--threads", "2"]) == 0
+    out, err = capsys.readouterr()
+    assert f"using the shipped trained checkpoint {ckpt}" in err and "eval qat:" in out
+    (rec,) = tmp_path.glob("*/eval/qat-digits-val-s128-seed0-n1000.json")
+    assert json.loads(rec.read_text())["map50"] >= 0.912 - 0.03
