@@ -466,15 +466,14 @@ def _run_logged(cmd: list[str], log: Path, cwd: Path | None = None, env: dict | 
         raise RuntimeError(f"{cmd[0]} failed (exit {r.returncode}); see {log}\n" + "\n".join(tail))
 
 
-def build(simulator: str, top: str, hdl: list[Path], progress: Progress = print) -> tuple[Path, bool, float]:
-    """The simulator executable for `top` (Verilator binary or Icarus vvp file), built unless cached.
+def cached_build(key: str, exe_name: str, make: Callable[[Path], None]) -> tuple[Path, bool, float]:
+    """`BUILD_ROOT/key/exe_name`, made by `make(directory)` unless cached.
 
-    Returns (executable, cached, seconds). One builder per key at a time (a lock file; others
-    wait and then find it cached); the build goes to a temporary sibling directory renamed
-    into place, so an interrupted build never looks finished."""
-    key = build_key(simulator, top, hdl)
+    One builder per key at a time (a lock file; others wait and then find it cached); `make` works
+    in a temporary sibling directory renamed into place, so an interrupted build never looks
+    finished. Returns (executable, cached, seconds)."""
     out = BUILD_ROOT / key
-    exe = out / ("Vtb_graph" if simulator == "verilator" else "tb_graph.vvp")
+    exe = out / exe_name
     if exe.exists():
         return exe, True, 0.0
     BUILD_ROOT.mkdir(parents=True, exist_ok=True)
@@ -486,6 +485,17 @@ def build(simulator: str, top: str, hdl: list[Path], progress: Progress = print)
         tmp = BUILD_ROOT / f"{key}.tmp{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
+        make(tmp)
+        shutil.rmtree(out, ignore_errors=True)
+        tmp.rename(out)
+    return exe, False, time.monotonic() - t0
+
+
+def build(simulator: str, top: str, hdl: list[Path], progress: Progress = print) -> tuple[Path, bool, float]:
+    """The simulator executable for `top` (Verilator binary or Icarus vvp file), built unless
+    cached (`cached_build`). Returns (executable, cached, seconds)."""
+
+    def make(tmp: Path) -> None:
         (tmp / "tb_graph.sv").write_text(top)
         srcs = [str(tmp / "tb_graph.sv"), *map(str, hdl)]
         if simulator == "verilator":
@@ -496,9 +506,9 @@ def build(simulator: str, top: str, hdl: list[Path], progress: Progress = print)
                 ["iverilog", "-g2012", "-s", "tb_clock", "-o", str(tmp / "tb_graph.vvp"), *srcs],
                 tmp / "build.log",
             )
-        shutil.rmtree(out, ignore_errors=True)
-        tmp.rename(out)
-    return exe, False, time.monotonic() - t0
+
+    exe_name = "Vtb_graph" if simulator == "verilator" else "tb_graph.vvp"
+    return cached_build(build_key(simulator, top, hdl), exe_name, make)
 
 
 def _build_verilator(tmp: Path, srcs: list[str], progress: Progress) -> None:

@@ -26,7 +26,6 @@ FIFO, the smallest capacity that still completes (the tightness of the analytic 
 from __future__ import annotations
 
 import argparse
-import fcntl
 import hashlib
 import json
 import os
@@ -51,6 +50,7 @@ from sim.graph import (
     _link,
     _read_kv,
     _run_logged,
+    cached_build,
     make_verilated,
     memory_geometry,
     plan_graph,
@@ -58,7 +58,7 @@ from sim.graph import (
 )
 from sim.modules import sources
 from sim.tb.bindings import FIFO_REG_DEPTH_MAX
-from sim.tb.harness import BUILD_ROOT, VERILATOR_BUILD_ARGS, VERILATOR_MAKEFLAGS
+from sim.tb.harness import VERILATOR_BUILD_ARGS, VERILATOR_MAKEFLAGS
 
 TB_DIR = Path(__file__).resolve().parent / "tb_network"
 GRAPH_TB_DIR = Path(__file__).resolve().parent / "tb_graph"
@@ -516,23 +516,11 @@ def build_key(netlist: str, tb: str, hdl: list[Path]) -> str:
 
 
 def build(netlist: str, tb: str, hdl: list[Path], progress: Progress = print) -> tuple[Path, bool, float]:
-    """The Verilator executable of tb_network, built unless cached (as sim.graph.build: one builder
-    per key behind a lock, built in a temporary sibling renamed into place; Verilator's run-time
-    objects shared with sim.graph's builds). Returns (executable, cached, seconds)."""
-    key = build_key(netlist, tb, hdl)
-    out = BUILD_ROOT / key
-    exe = out / f"V{TOP}"
-    if exe.exists():
-        return exe, True, 0.0
-    BUILD_ROOT.mkdir(parents=True, exist_ok=True)
-    with (BUILD_ROOT / f"{key}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if exe.exists():
-            return exe, True, 0.0
-        t0 = time.monotonic()
-        tmp = BUILD_ROOT / f"{key}.tmp{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
+    """The Verilator executable of tb_network, built unless cached (`sim.graph.cached_build`;
+    Verilator's run-time objects shared with sim.graph's builds). Returns (executable, cached,
+    seconds)."""
+
+    def make(tmp: Path) -> None:
         (tmp / f"{NETLIST}.sv").write_text(netlist)
         (tmp / f"{TOP}.sv").write_text(tb)
         srcs = [str(tmp / f"{TOP}.sv"), str(tmp / f"{NETLIST}.sv"), *map(str, hdl)]
@@ -550,9 +538,8 @@ def build(netlist: str, tb: str, hdl: list[Path], progress: Progress = print) ->
         make_verilated(obj, TOP, log)
         shutil.move(str(obj / f"V{TOP}"), str(tmp / f"V{TOP}"))
         shutil.rmtree(obj)
-        shutil.rmtree(out, ignore_errors=True)
-        tmp.rename(out)
-    return exe, False, time.monotonic() - t0
+
+    return cached_build(build_key(netlist, tb, hdl), f"V{TOP}", make)
 
 
 def budget(net: NetworkPlan, frames: int, stall: bool) -> int:
