@@ -161,31 +161,11 @@ def _check_checkpoint(finn: Finn, path: Path, meta: dict, tmp_path: Path) -> Tal
     return tally
 
 
-def test_trained_checkpoint_of_the_test_config(finn: Finn, test_config, tmp_path: Path) -> None:
-    """A trained checkpoint of the test configuration (model, size, width): golden == FINN / qonnx /
-    Brevitas on dataset images.  Other checkpoints run in the slow test below."""
-    found = _found_checkpoints()
-    if not found:
-        pytest.skip("no trained checkpoint under checkpoints/ (the QAT issue has not landed one yet)")
-    same = [
-        (p, m)
-        for p, m in found
-        if (m["model"], int(m["size"]), float(m["width"]))
-        == (test_config.model, test_config.size, test_config.width)
-    ]
-    if not same:
-        pytest.skip(f"checkpoints {[p.name for p, _ in found]} are not of the test configuration (slow test)")
-    for path, meta in same:
-        tally = _check_checkpoint(finn, path, meta, tmp_path)
-        assert tally.mismatches == 0, f"{path.name}: {tally}"
-
-
-@pytest.mark.slow
 def test_trained_checkpoints_on_dataset_images(finn: Finn, tmp_path: Path) -> None:
-    """Every trained checkpoint under checkpoints/, at its own configuration."""
+    """Every trained checkpoint under checkpoints/ (one ships), at its own configuration: golden ==
+    FINN / qonnx / Brevitas at every tensor on dataset images (about 20 s for the shipped one)."""
     found = _found_checkpoints()
-    if not found:
-        pytest.skip("no trained checkpoint under checkpoints/ (the QAT issue has not landed one yet)")
+    assert found, "no trained checkpoint under checkpoints/ (one ships with the repository)"
     for path, meta in found:
         tally = _check_checkpoint(finn, path, meta, tmp_path)
         assert tally.mismatches == 0, f"{path.name}: {tally}"
