@@ -79,6 +79,13 @@ def test_sim_graph(hw_dir: Path, vectors: Path, tmp_path: Path) -> None:
     mvau = [e for e in report["nodes"] if e["op_type"] == "MVAU_hls"]
     assert any(e["params"]["NO_ACT"] for e in mvau)
 
+    # reports are byte-reproducible; wall-clock facts (and the build-cache hit) only in timings.json
+    again = tmp_path / "again"
+    simulate(hw_dir, vectors, out_dir=again, progress=_quiet)
+    for name in ("report.json", "report.md"):
+        assert (again / name).read_bytes() == (out / name).read_bytes(), name
+    assert json.loads((again / "timings.json").read_text())["build"]["cached"]
+
 
 def test_sim_graph_catches_errors(
     hw_dir: Path, vectors: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -24,6 +24,7 @@ from sim.network import (
     REPORT_JSON,
     REPORT_MD,
     RUN_DIR,
+    TIMINGS_JSON,
     NetworkError,
     fifo_search,
     main,
@@ -36,6 +37,7 @@ FRAMES = 3
 # are sized for deadlock freedom only; with a frame of buffering on every stream the same netlist
 # reaches the bottleneck exactly (sim/README.md, "Stitched network"). A regression guard, not a target.
 RATIO_MAX = 4.0
+RATIO_MAX_FULL_WIDTH = 12.0
 
 
 def _quiet(*_: Any) -> None:
@@ -89,6 +91,13 @@ def test_network_full_rate(hw_dir: Path, vectors: Path, tmp_path: Path) -> None:
     assert rep["interval_ratio"] == round(rep["interval"] / bn, 4)
     assert 0 < rep["latency_first_beat"] < rep["latency_first_frame"] < rep["cycles"]
     assert rep["max_pause"] < 1000  # far from the deadlock window
+
+    # reports and netlist are byte-reproducible; wall-clock facts only in network_timings.json
+    again = tmp_path / "again"
+    simulate_network(hw_dir, vectors, out_dir=again, frames=FRAMES, progress=_quiet)
+    for name in (REPORT_JSON, REPORT_MD, NETLIST_FILE):
+        assert (again / name).read_bytes() == (out / name).read_bytes(), name
+    assert json.loads((again / TIMINGS_JSON).read_text())["build"]["cached"]
 
 
 def test_network_random_stalls(hw_dir: Path, vectors: Path, tmp_path: Path) -> None:
@@ -162,7 +171,8 @@ def test_network_fifo_bound_tightness(hw_dir: Path, vectors: Path, tmp_path: Pat
 
 @pytest.mark.slow
 def test_network_cspdensenet_full_width(tmp_path: Path) -> None:
-    """cspdensenet-ref-prn, width 1.0, size 64: the stitched network on three frames, full rate and stalls."""
+    """cspdensenet-ref-prn, width 1.0, size 64: the stitched network on three frames, full rate and
+    stalls, and the what-if with a frame of FIFO on every stream (reaches the bottleneck)."""
     from hls.flow import HlsRequest, run
     from hwcsp.buildcfg import BuildConfig
     from quant.export import export
@@ -175,6 +185,12 @@ def test_network_cspdensenet_full_width(tmp_path: Path) -> None:
     vec = write_vectors(hw, tmp_path / "vectors", n=FRAMES, seed=0)
     rep = simulate_network(hw, vec, out_dir=tmp_path / "sim", frames=FRAMES, progress=_quiet)
     check_pass(rep, tmp_path / "sim")
-    assert rep["bottleneck"]["exp_cycles"] <= rep["interval"] <= RATIO_MAX * rep["bottleneck"]["exp_cycles"]
+    bn = rep["bottleneck"]["exp_cycles"]
+    # measured 9.85 (242066 / 24576): deeper dense blocks, more bursts colliding on liveness-sized FIFOs
+    assert bn <= rep["interval"] <= RATIO_MAX_FULL_WIDTH * bn, rep["interval_ratio"]
     rep = simulate_network(hw, vec, out_dir=tmp_path / "sim", frames=FRAMES, stall=True, progress=_quiet)
     check_pass(rep, tmp_path / "sim")
+    # with a frame of buffering on every stream the same nodes reach the bottleneck exactly
+    rep = simulate_network(hw, vec, out_dir=tmp_path / "x", frames=FRAMES, extra_fifo=1.0, progress=_quiet)
+    check_pass(rep, tmp_path / "x")
+    assert rep["interval"] == bn
