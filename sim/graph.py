@@ -499,7 +499,7 @@ def build(simulator: str, top: str, hdl: list[Path], progress: Progress = print)
         (tmp / "tb_graph.sv").write_text(top)
         srcs = [str(tmp / "tb_graph.sv"), *map(str, hdl)]
         if simulator == "verilator":
-            _build_verilator(tmp, srcs, progress)
+            verilate(tmp, TOP, srcs, progress)
         else:
             progress(f"sim: compiling {len(hdl)} sources with iverilog ...")
             _run_logged(
@@ -511,22 +511,23 @@ def build(simulator: str, top: str, hdl: list[Path], progress: Progress = print)
     return cached_build(build_key(simulator, top, hdl), exe_name, make)
 
 
-def _build_verilator(tmp: Path, srcs: list[str], progress: Progress) -> None:
-    """verilator, then make with the cached run-time objects copied in (cf. sim.tb.harness)."""
-    log = tmp / "build.log"
-    obj = tmp / "obj"
-    progress(f"sim: verilating {len(srcs)} sources ...")
+def verilate(tmp: Path, top: str, srcs: list[str], progress: Progress, tag: str = "sim") -> None:
+    """`tmp`/V<top>: Verilator with the shared C++ main (`sim_main.cpp`, told the top by -DVTOP),
+    then make with the cached run-time objects copied in (cf. sim.tb.harness)."""
+    log, obj = tmp / "build.log", tmp / "obj"
+    progress(f"{tag}: verilating {len(srcs)} sources ...")
     _run_logged(
         [
-            "verilator", "--cc", "--exe", str(TB_DIR / MAIN_CPP), "--top-module", TOP,
-            "-Mdir", str(obj), "-o", "Vtb_graph", "-Wno-fatal", "-Wno-lint", "-Wno-style",
+            "verilator", "--cc", "--exe", str(TB_DIR / MAIN_CPP), "--top-module", top,
+            "-CFLAGS", f"-DVTOP=V{top}", "-Mdir", str(obj), "-o", f"V{top}",
+            "-Wno-fatal", "-Wno-lint", "-Wno-style",
             "--output-split", "20000", "--output-split-cfuncs", "2000", *VERILATOR_BUILD_ARGS, *srcs,
         ],
         log,
     )  # fmt: skip
-    progress("sim: compiling the model (C++, make -j2) ...")
-    make_verilated(obj, "tb_graph", log)
-    shutil.move(str(obj / "Vtb_graph"), str(tmp / "Vtb_graph"))
+    progress(f"{tag}: compiling the model (C++, make -j2) ...")
+    make_verilated(obj, top, log)
+    shutil.move(str(obj / f"V{top}"), str(tmp / f"V{top}"))
     shutil.rmtree(obj)
 
 

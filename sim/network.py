@@ -41,6 +41,7 @@ from typing import Any
 from golden.errors import GoldenError
 from sim.graph import (
     DRAIN_CYCLES,
+    MAIN_CPP,
     MAX_FRAMES,
     PORTS,
     VERILATOR_RUN_ARGS,
@@ -51,10 +52,10 @@ from sim.graph import (
     _read_kv,
     _run_logged,
     cached_build,
-    make_verilated,
     memory_geometry,
     plan_graph,
     split_timings,
+    verilate,
 )
 from sim.modules import sources
 from sim.tb.bindings import FIFO_REG_DEPTH_MAX
@@ -70,7 +71,6 @@ TB_SOURCES = (
     TB_DIR / "tb_fifo_mon.sv",
 )
 GATE_SOURCE = TB_DIR / "tb_fifo_gate.sv"
-MAIN_CPP = TB_DIR / "sim_main.cpp"
 TOP, NETLIST = "tb_network", "network"
 JOINS = ("StreamingConcat", "ElementwiseAdd")
 
@@ -509,7 +509,7 @@ def hdl_sources(net: NetworkPlan) -> list[Path]:
 
 def build_key(netlist: str, tb: str, hdl: list[Path]) -> str:
     h = hashlib.sha256(netlist.encode() + tb.encode())
-    for f in [*hdl, MAIN_CPP]:
+    for f in [*hdl, GRAPH_TB_DIR / MAIN_CPP]:
         h.update(f.name.encode() + f.read_bytes())
     h.update(json.dumps([VERILATOR_BUILD_ARGS, VERILATOR_MAKEFLAGS]).encode())
     return f"network_verilator_{h.hexdigest()[:16]}"
@@ -524,20 +524,7 @@ def build(netlist: str, tb: str, hdl: list[Path], progress: Progress = print) ->
         (tmp / f"{NETLIST}.sv").write_text(netlist)
         (tmp / f"{TOP}.sv").write_text(tb)
         srcs = [str(tmp / f"{TOP}.sv"), str(tmp / f"{NETLIST}.sv"), *map(str, hdl)]
-        log, obj = tmp / "build.log", tmp / "obj"
-        progress(f"network: verilating {len(srcs)} sources ...")
-        _run_logged(
-            [
-                "verilator", "--cc", "--exe", str(MAIN_CPP), "--top-module", TOP, "-Mdir", str(obj),
-                "-o", f"V{TOP}", "-Wno-fatal", "-Wno-lint", "-Wno-style", "--output-split", "20000",
-                "--output-split-cfuncs", "2000", *VERILATOR_BUILD_ARGS, *srcs,
-            ],
-            log,
-        )  # fmt: skip
-        progress("network: compiling the model (C++, make -j2) ...")
-        make_verilated(obj, TOP, log)
-        shutil.move(str(obj / f"V{TOP}"), str(tmp / f"V{TOP}"))
-        shutil.rmtree(obj)
+        verilate(tmp, TOP, srcs, progress, "network")
 
     return cached_build(build_key(netlist, tb, hdl), f"V{TOP}", make)
 

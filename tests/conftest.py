@@ -25,6 +25,30 @@ def _shared(tmp_path_factory, name: str) -> Path:
     return root / name
 
 
+# The HW op types the flow emits for the zoo's detectors (the test graph has every one of them).
+FLOW_OP_TYPES = frozenset(
+    {
+        "MVAU_hls",
+        "ConvolutionInputGenerator_rtl",
+        "FMPadding_rtl",
+        "Pool_hls",
+        "Thresholding_hls",
+        "StreamingConcat_hls",
+        "StreamingSplit_hls",
+        "DuplicateStreams_hls",
+        "ElementwiseAdd_hls",
+        "UpsampleNearestNeighbour_hls",
+        "StreamingDataWidthConverter_hls",
+        "StreamingFIFO_rtl",
+    }
+)
+
+
+@pytest.fixture(scope="session")
+def flow_op_types() -> frozenset[str]:
+    return FLOW_OP_TYPES
+
+
 @pytest.fixture(scope="session")
 def test_config() -> BuildConfig:
     return TEST_CONFIG

@@ -1,14 +1,18 @@
-// Verilator main of the graph testbench (sim/graph.py): toggles the clock of tb_graph until
-// $finish. Run-time arguments (+verilator+rand+reset+2, +max_cycles=N) go to the model.
+// Verilator main of the generated testbenches (sim/graph.py: tb_graph, sim/network.py: tb_network):
+// toggles the clock of the top until $finish. The build names the top with -DVTOP=V<top>. Run-time
+// arguments (+verilator+rand+reset+2, +max_cycles=N) go to the model.
 #include <memory>
 
-#include "Vtb_graph.h"
 #include "verilated.h"
+
+#define HWCSP_STR(x) #x
+#define HWCSP_XSTR(x) HWCSP_STR(x)
+#include HWCSP_XSTR(VTOP.h)
 
 int main(int argc, char** argv) {
   const std::unique_ptr<VerilatedContext> ctx{new VerilatedContext};
   ctx->commandArgs(argc, argv);
-  const std::unique_ptr<Vtb_graph> top{new Vtb_graph{ctx.get(), "tb_graph"}};
+  const std::unique_ptr<VTOP> top{new VTOP{ctx.get(), "top"}};
   top->clk = 0;
   top->eval();
   while (!ctx->gotFinish()) {
