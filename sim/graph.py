@@ -315,7 +315,8 @@ def plan_graph(hw_dir: Path, vectors_dir: Path) -> tuple[list[NodePlan], dict]:
 # the generated top
 
 
-def _hdl(v: Any) -> str:
+def hdl_literal(v: Any) -> str:
+    """A Python parameter value as a SystemVerilog literal for a generated instance."""
     if isinstance(v, bool):
         return "1'b1" if v else "1'b0"
     if isinstance(v, int):
@@ -350,7 +351,7 @@ def _node_sv(plan: NodePlan) -> str:
     params = dict(plan.params)
     for pname in plan.memories:
         params[pname] = f"{t}/{pname.lower()}.hex"
-    plist = ", ".join(f".{k}({_hdl(v)})" for k, v in params.items())
+    plist = ", ".join(f".{k}({hdl_literal(v)})" for k, v in params.items())
     conns = [".ap_clk(clk)", f".ap_rst_n({t}_rst_n)"]
     for i in range(n_in):
         if i < len(plan.inputs):
@@ -456,7 +457,8 @@ def _runtime_dir() -> Path:
     return BUILD_ROOT / f"_verilator_runtime_exe_{h.hexdigest()[:12]}"
 
 
-def _run_logged(cmd: list[str], log: Path, cwd: Path | None = None, env: dict | None = None) -> None:
+def run_logged(cmd: list[str], log: Path, cwd: Path | None = None, env: dict | None = None) -> None:
+    """Run a tool with its output appended to `log`; on failure, raise with the log's tail."""
     with log.open("a") as f:
         f.write("$ " + " ".join(cmd) + "\n")
         f.flush()
@@ -502,7 +504,7 @@ def build(simulator: str, top: str, hdl: list[Path], progress: Progress = print)
             verilate(tmp, TOP, srcs, progress)
         else:
             progress(f"sim: compiling {len(hdl)} sources with iverilog ...")
-            _run_logged(
+            run_logged(
                 ["iverilog", "-g2012", "-s", "tb_clock", "-o", str(tmp / "tb_graph.vvp"), *srcs],
                 tmp / "build.log",
             )
@@ -516,7 +518,7 @@ def verilate(tmp: Path, top: str, srcs: list[str], progress: Progress, tag: str 
     then make with the cached run-time objects copied in (cf. sim.tb.harness)."""
     log, obj = tmp / "build.log", tmp / "obj"
     progress(f"{tag}: verilating {len(srcs)} sources ...")
-    _run_logged(
+    run_logged(
         [
             "verilator", "--cc", "--exe", str(TB_DIR / MAIN_CPP), "--top-module", top,
             "-CFLAGS", f"-DVTOP=V{top}", "-Mdir", str(obj), "-o", f"V{top}",
@@ -540,7 +542,7 @@ def make_verilated(obj: Path, top: str, log: Path) -> None:
             shutil.copy(o, obj / o.name)
     env = _env()
     env["MAKEFLAGS"] = VERILATOR_MAKEFLAGS
-    _run_logged(["make", "-C", str(obj), "-f", f"V{top}.mk", "-j2"], log, env=env)
+    run_logged(["make", "-C", str(obj), "-f", f"V{top}.mk", "-j2"], log, env=env)
     if not rt.exists():
         rt_tmp = rt.with_name(f"{rt.name}.tmp{os.getpid()}")
         rt_tmp.mkdir(parents=True, exist_ok=True)
@@ -552,7 +554,8 @@ def make_verilated(obj: Path, top: str, log: Path) -> None:
             shutil.rmtree(rt_tmp, ignore_errors=True)
 
 
-def _link(src: Path, dst: Path) -> None:
+def link_file(src: Path, dst: Path) -> None:
+    """`dst` pointing at `src` (a symlink, a copy where links are not possible)."""
     try:
         dst.symlink_to(src.resolve())
     except OSError:
@@ -575,13 +578,13 @@ def prepare_run(plans: list[NodePlan], run_dir: Path, frames: int, vector_frames
                 port_seed = (seed * 1000003 + p.index * 16 + (8 if kind == "out" else 0) + i) & 0x7FFFFFFF
                 cfg = [port.beats * vector_frames, vector_frames, frames, port_seed, p.first_out]
                 if p.active:
-                    _link(port.hex, d / f"{kind}{i}.hex")
+                    link_file(port.hex, d / f"{kind}{i}.hex")
                 else:
                     cfg = [0, 1, 0, 0, 0]
                 (d / f"{kind}{i}.cfg").write_text("\n".join(map(str, cfg[: 4 if kind == "in" else 5])) + "\n")
         for pname, (depth, _) in memory_geometry(p).items():
             if p.active:
-                _link(p.memories[pname], d / f"{pname.lower()}.hex")
+                link_file(p.memories[pname], d / f"{pname.lower()}.hex")
             else:
                 (d / f"{pname.lower()}.hex").write_text("0\n" * depth)
         beats = max(port.beats for port in [*p.inputs, *p.outputs])
@@ -601,14 +604,14 @@ def run(simulator: str, exe: Path, run_dir: Path, cap: int) -> None:
         cmd = ["vvp", "-n", str(exe), f"+max_cycles={cap}"]
     log = run_dir / "sim.log"
     log.write_text("")
-    _run_logged(cmd, log, cwd=run_dir)
+    run_logged(cmd, log, cwd=run_dir)
 
 
 # ---------------------------------------------------------------------------------------------
 # results
 
 
-def _read_kv(path: Path) -> dict[str, list[str]] | None:
+def read_kv(path: Path) -> dict[str, list[str]] | None:
     """A result file of the testbench: `key value...` lines (frame_end repeats, collected)."""
     if not path.exists():
         return None
@@ -653,9 +656,9 @@ def evaluate(p: NodePlan, run_dir: Path) -> dict[str, Any]:
     d = run_dir / p.tag
     passes = {}
     for k in (1, 2):
-        ctl = _read_kv(d / f"ctl_p{k}.txt")
-        ins = [_read_kv(d / f"in{i}_p{k}.txt") for i in range(len(p.inputs))]
-        outs = [_read_kv(d / f"out{i}_p{k}.txt") for i in range(len(p.outputs))]
+        ctl = read_kv(d / f"ctl_p{k}.txt")
+        ins = [read_kv(d / f"in{i}_p{k}.txt") for i in range(len(p.inputs))]
+        outs = [read_kv(d / f"out{i}_p{k}.txt") for i in range(len(p.outputs))]
         if ctl is None or any(x is None for x in [*ins, *outs]):
             return e | {"verdict": "error", "reason": f"no results of pass {k} (the simulation ended early)"}
         passes[k] = (ctl, ins, outs)

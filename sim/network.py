@@ -47,13 +47,13 @@ from sim.graph import (
     VERILATOR_RUN_ARGS,
     NodePlan,
     Port,
-    _hdl,
-    _link,
-    _read_kv,
-    _run_logged,
     cached_build,
+    hdl_literal,
+    link_file,
     memory_geometry,
     plan_graph,
+    read_kv,
+    run_logged,
     split_timings,
     verilate,
 )
@@ -328,7 +328,7 @@ def _instance(net: NetworkPlan, p: NodePlan, gate: bool) -> str:
             conns += _port("out", i, net.stream_of(p.outputs[i].tensor).tag)
         else:
             conns += [f".out{i}_V_TDATA()", f".out{i}_V_TVALID()", f".out{i}_V_TREADY(1'b0)"]
-    plist = ",\n".join(f"      .{k}({_hdl(v)})" for k, v in params.items())
+    plist = ",\n".join(f"      .{k}({hdl_literal(v)})" for k, v in params.items())
     body = ",\n".join(f"      {c}" for c in conns)
     head = f"  // {p.view.name} ({p.view.full_op_type})"
     return f"{head}\n  {p.module} #(\n{plist}\n  ) {p.tag} (\n{body}\n  );"
@@ -550,7 +550,7 @@ def prepare_run(
     for kind, streams in (("in", net.inputs), ("out", net.outputs)):
         for k, s in enumerate(streams):
             assert s.hex is not None
-            _link(s.hex, run_dir / "net" / f"{kind}{k}.hex")
+            link_file(s.hex, run_dir / "net" / f"{kind}{k}.hex")
             port_seed = (seed * 1000003 + (8 if kind == "out" else 0) + k) & 0x7FFFFFFF
             cfg = [s.beats * vector_frames, vector_frames, frames, port_seed] + ([0] if kind == "out" else [])
             (run_dir / "net" / f"{kind}{k}.cfg").write_text("\n".join(map(str, cfg)) + "\n")
@@ -559,7 +559,7 @@ def prepare_run(
         if geometry:
             (run_dir / p.tag).mkdir()
         for pname in geometry:
-            _link(p.memories[pname], run_dir / p.tag / f"{pname.lower()}.hex")
+            link_file(p.memories[pname], run_dir / p.tag / f"{pname.lower()}.hex")
     if net.gated:
         for f in net.fifos:
             cap = (caps or {}).get(f.plan.index, fifo_capacity(f.depth))
@@ -572,7 +572,7 @@ def prepare_run(
 def run(exe: Path, run_dir: Path, cap: int) -> str | None:
     """One simulation in `run_dir`; the simulator's failure message, or None."""
     try:
-        _run_logged([str(exe), *VERILATOR_RUN_ARGS, f"+max_cycles={cap}"], run_dir / "sim.log", cwd=run_dir)
+        run_logged([str(exe), *VERILATOR_RUN_ARGS, f"+max_cycles={cap}"], run_dir / "sim.log", cwd=run_dir)
     except RuntimeError as e:
         return str(e)
     return None
@@ -590,7 +590,7 @@ def _streams_state(net: NetworkPlan, run_dir: Path, frames: int) -> dict[int, di
     """Per stream: beats, final handshake, frame ends and the last interval's wait counts."""
     state = {}
     for s in net.streams:
-        kv = _read_kv(run_dir / "net" / f"s{s.index}.txt")
+        kv = read_kv(run_dir / "net" / f"s{s.index}.txt")
         if kv is None:
             continue
         marks = [int(c) for c in kv.get("frame_end", [])]  # (cycle, blocked, empty) per frame end
@@ -647,13 +647,13 @@ def _edges(net: NetworkPlan, run_dir: Path, mode: int) -> tuple[list[dict], list
     """The sources' and sinks' result files: input and output entries of the report."""
     ins, outs = [], []
     for k, s in enumerate(net.inputs):
-        kv = _read_kv(run_dir / "net" / f"in{k}_p{mode}.txt")
+        kv = read_kv(run_dir / "net" / f"in{k}_p{mode}.txt")
         if kv is None:
             return None
         ins.append({"port": f"in{k}", "tensor": s.tensor, "consumer": s.sink, "beats": _i(kv, "beats"),
                     "accepted": _i(kv, "accepted"), "first_accept": _i(kv, "first_accept")})  # fmt: skip
     for k, s in enumerate(net.outputs):
-        kv = _read_kv(run_dir / "net" / f"out{k}_p{mode}.txt")
+        kv = read_kv(run_dir / "net" / f"out{k}_p{mode}.txt")
         if kv is None:
             return None
         ends = [int(c) for c in kv.get("frame_end", [])]
@@ -686,7 +686,7 @@ def evaluate(net: NetworkPlan, run_dir: Path, frames: int, stall: bool) -> dict[
     beats still moving), "mismatch" (a mismatching, missing or extra output beat, or input beats
     left), "protocol" (an output changed TVALID/TDATA while stalled), "pass"; "error" when the
     simulation left no results."""
-    ctl = _read_kv(run_dir / "net" / "ctl.txt")
+    ctl = read_kv(run_dir / "net" / "ctl.txt")
     edges = _edges(net, run_dir, 2 if stall else 1)
     if ctl is None or edges is None:
         return {"verdict": "error", "reason": "no results (the simulation ended early)"}
@@ -713,7 +713,7 @@ def evaluate(net: NetworkPlan, run_dir: Path, frames: int, stall: bool) -> dict[
     st = _streams_state(net, run_dir, frames)
     fifos = []
     for f in net.fifos:
-        kv = _read_kv(run_dir / "net" / f"f{f.plan.index}.txt")
+        kv = read_kv(run_dir / "net" / f"f{f.plan.index}.txt")
         a, b = (
             st[net.stream_of(f.plan.inputs[0].tensor).index],
             st[net.stream_of(f.plan.outputs[0].tensor).index],
@@ -736,7 +736,7 @@ def evaluate(net: NetworkPlan, run_dir: Path, frames: int, stall: bool) -> dict[
         )
     r["fifos"] = fifos
     if net.extra:
-        peaks = {i: _read_kv(run_dir / "net" / f"x{i}.txt") for i in net.extra}
+        peaks = {i: read_kv(run_dir / "net" / f"x{i}.txt") for i in net.extra}
         r["what_if_fifos"] = [
             {"stream": net.streams[i].tensor, "ends": net.streams[i].ends(), "depth": d,
              "beats_per_frame": net.streams[i].beats, "width": net.streams[i].width,
