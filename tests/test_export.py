@@ -90,6 +90,22 @@ def test_export_is_deterministic_and_alive(tmp_path):
     assert not [n for n in m.graph.node if n.op_type in ("Slice", "Gather", "BatchNormalization")]
 
 
+def test_export_does_not_depend_on_the_thread_count(tmp_path):
+    """Calibration's float reductions depend on torch's thread count; the export must not (an earlier
+    test in the same process may have set any count)."""
+    cfg = BuildConfig("cspdensenetb-ref-prn", 64, 0.25)
+    n = torch.get_num_threads()
+    try:
+        files = []
+        for k in (1, 3):
+            torch.set_num_threads(k)
+            files.append(export(cfg, tmp_path / str(k), log=quiet).onnx_path.read_bytes())
+            assert torch.get_num_threads() == k  # the caller's setting is restored
+    finally:
+        torch.set_num_threads(n)
+    assert files[0] == files[1]
+
+
 def test_stale_build_directory_of_another_configuration_is_refused(tmp_path):
     export(BuildConfig("cspdensenetb-ref-prn", 64, 0.25), tmp_path, log=quiet)
     with pytest.raises(ConfigMismatchError, match="abits: found 4, asked 8"):
