@@ -9,6 +9,8 @@ pre-hooks run in topological order, so each layer sees already-calibrated inputs
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -148,14 +150,30 @@ def check_scales(net: CSPNet) -> None:
             raise DegenerateDataError(f"activation group {g}: scale {s} is not a power of two")
 
 
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Float reductions (BatchNorm statistics, percentiles) split over torch's threads round
+    differently with the thread count, and a last-bit difference can move a folded weight or a
+    power-of-two scale: calibration runs on one thread so that exports are the same byte for byte
+    whatever thread count the caller set."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
 def calibrate_until_alive(
     net: CSPNet, x: torch.Tensor, tries: int = 4, set_bn: bool = True
 ) -> list[TensorHealth]:
-    """Calibrate, then refine scales until every activation passes the liveness rule."""
+    """Calibrate, then refine scales until every activation passes the liveness rule (on one thread,
+    ``one_thread``)."""
     health: list[TensorHealth] = []
     for margin in range(tries):
-        calibrate(net, x, margin=margin, set_bn=set_bn)
-        health = activation_health(net, x)
+        with one_thread():
+            calibrate(net, x, margin=margin, set_bn=set_bn)
+            health = activation_health(net, x)
         if all(h.ok for h in health):
             return health
     bad = "; ".join(h.describe() for h in health if not h.ok)

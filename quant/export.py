@@ -16,8 +16,6 @@ import io
 import json
 import random
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -240,20 +238,6 @@ def spec_json(net: CSPNet, cfg: BuildConfig, health: list[TensorHealth], calibra
     }
 
 
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Float reductions (BatchNorm statistics, percentiles) split over torch's threads round
-    differently with the thread count, and a last-bit difference can move a folded weight or a
-    power-of-two scale: calibration runs on one thread so the export is the same byte for byte
-    whatever thread count the caller set."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
-
-
 def export(cfg: BuildConfig, out_dir: Path, ckpt: Path | None = None, log=print) -> ExportResult:
     """Export ``cfg`` into ``out_dir`` (files replaced atomically, directory guarded)."""
     out_dir = Path(out_dir)
@@ -268,8 +252,7 @@ def export(cfg: BuildConfig, out_dir: Path, ckpt: Path | None = None, log=print)
             f"export: {'seeded' if ckpt is None else 'float-checkpoint'} weights — calibrating BatchNorm and "
             f"activation scales on {x.shape[0]} seeded sample images (not trained)"
         )
-        with one_thread():
-            calibrate_until_alive(net, x, set_bn=ckpt is None)
+        calibrate_until_alive(net, x, set_bn=ckpt is None)
     net = fold_batchnorm(net)
     check_scales(net)
     health = activation_health(net, x)
