@@ -11,6 +11,8 @@ MODEL ?=
 opt = $(if $($(1)),$(2) $($(1)))
 CFG = $(call opt,SIZE,--size) $(call opt,WIDTH,--width) $(call opt,WBITS,--wbits) \
       $(call opt,ABITS,--abits) $(call opt,CKPT,--ckpt) $(call opt,SEED,--seed) $(if $(SEEDED),--seeded)
+# Which hls variant: budget or fps, and NOSPLIT=1 for PE | MH folding only (no split MVAUs).
+VARIANT = $(call opt,MACS,--macs) $(call opt,TARGET_FPS,--target-fps) $(if $(NOSPLIT),--no-split)
 HWCSP = $(PY) -m hwcsp.cli
 
 .PHONY: setup models info export train eval detect hls golden sim lint test test-all bench area clean need-model
@@ -42,13 +44,13 @@ detect: setup need-model
 	$(HWCSP) detect $(MODEL) $(CFG) $(ARGS)
 
 hls: setup need-model
-	$(HWCSP) hls $(MODEL) $(CFG) $(call opt,MACS,--macs) $(call opt,TARGET_FPS,--target-fps) $(call opt,CLK_NS,--clk-ns)
+	$(HWCSP) hls $(MODEL) $(CFG) $(VARIANT) $(call opt,CLK_NS,--clk-ns)
 
 golden: setup need-model
-	$(HWCSP) golden $(MODEL) $(CFG) $(call opt,N,--n) $(call opt,MACS,--macs) $(call opt,TARGET_FPS,--target-fps)
+	$(HWCSP) golden $(MODEL) $(CFG) $(call opt,N,--n) $(VARIANT)
 
 sim: setup need-model
-	$(HWCSP) sim $(MODEL) $(CFG) $(call opt,SIM,--sim) $(call opt,MACS,--macs) $(call opt,TARGET_FPS,--target-fps)
+	$(HWCSP) sim $(MODEL) $(CFG) $(call opt,SIM,--sim) $(VARIANT)
 
 lint: setup
 	$(PY) -m ruff check .

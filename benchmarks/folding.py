@@ -47,25 +47,31 @@ def main(argv: list[str]) -> int:
         from qonnx.core.modelwrapper import ModelWrapper
 
         ours = ModelWrapper(base_model.model.__deepcopy__())
-        r = balance(ours.graph, mac_budget=budget)
-        apply_folding(ours, r.attrs)
-        cycles, node = bottleneck(insert_dwc(ours).graph)
+        r = balance(ours.graph, mac_budget=budget, split=True)
+        cycles, _ = bottleneck(insert_dwc(apply_folding(ours, r.attrs)).graph)
         t_ours = time.perf_counter() - t
+        plain = ModelWrapper(base_model.model.__deepcopy__())
+        rp = balance(plain.graph, mac_budget=budget, split=False)
+        cycles_p, _ = bottleneck(insert_dwc(apply_folding(plain, rp.attrs)).graph)
+        n_split = sum("split" in a for a in r.attrs.values())
         t = time.perf_counter()
         b = setfolding_sweep(ModelWrapper(base_model.model.__deepcopy__()), budget)
         t_finn = time.perf_counter() - t
-        rows.append((budget, r, cycles, node, b, t_ours, t_finn))
+        rows.append((budget, r, cycles, n_split, rp, cycles_p, b, t_ours, t_finn))
     shutil.rmtree(work, ignore_errors=True)
     lines = [
         f"Folding of `{cfg.dirname}`: {rows[0][1].total_macs / 1e6:.1f} M MACs/frame, floor "
         f"{rows[0][1].floor} cycles ({rows[0][1].floor_node}).",
         "",
-        "| MAC budget | hwcsp units | hwcsp bottleneck | hwcsp efficiency | FINN units | FINN bottleneck "
-        "| FINN efficiency | ratio (FINN / hwcsp cycles) | search time hwcsp / FINN sweep |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| MAC budget | hwcsp units | hwcsp bottleneck | hwcsp efficiency | MVAUs split "
+        "| PE \\| MH only: units | bottleneck | efficiency "
+        "| FINN units | FINN bottleneck | FINN efficiency | ratio (FINN / hwcsp cycles) "
+        "| search time hwcsp / FINN sweep |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for budget, r, cycles, _node, b, t_ours, t_finn in rows:
+    for budget, r, cycles, n_split, rp, cycles_p, b, t_ours, t_finn in rows:
         eff = r.total_macs / budget / cycles
+        plain = f"| {n_split} | {rp.mac_units} | {cycles_p} | {rp.total_macs / budget / cycles_p:.3f} "
         if b is None:
             finn = "| – | none fits | – | – "
         else:
@@ -74,7 +80,8 @@ def main(argv: list[str]) -> int:
                 f"| {b.mac_units} | {b.bottleneck_cycles} | {b_eff:.3f} | {b.bottleneck_cycles / cycles:.2f} "
             )
         lines.append(
-            f"| {budget} | {r.mac_units} | {cycles} | {eff:.3f} {finn}| {t_ours:.1f} s / {t_finn:.1f} s |"
+            f"| {budget} | {r.mac_units} | {cycles} | {eff:.3f} {plain}{finn}"
+            f"| {t_ours:.1f} s / {t_finn:.1f} s |"
         )
     text = "\n".join(lines) + "\n"
     print(text)

@@ -41,6 +41,7 @@ class HlsRequest:
     build_dir: Path  # the configuration's directory, holding the export
     macs: int | None = None
     target_fps: float | None = None
+    split: bool = True  # allow MVAUs split by output rows (hls.split) where that saves MAC units
     clk_ns: float = 5.0
     baseline: bool = True  # also run FINN's SetFolding sweep for the report
     verify_frames: int = 2
@@ -49,9 +50,10 @@ class HlsRequest:
 
     @property
     def variant(self) -> str:
+        tail = "" if self.split else "-nosplit"
         if self.target_fps is not None:
-            return f"hls-f{self.target_fps:g}"
-        return f"hls-m{self.macs or DEFAULT_MACS}"
+            return f"hls-f{self.target_fps:g}{tail}"
+        return f"hls-m{self.macs or DEFAULT_MACS}{tail}"
 
 
 class _Steps:
@@ -116,6 +118,7 @@ def run(req: HlsRequest, log=print) -> Path:
     from hls.finn_env import boot
     from hls.folding import FoldingError, apply_folding, balance, bottleneck, mac_units
     from hls.report import estimate, estimates_json, folding_json, plot_cycles, report_md
+    from hls.split import split_records
     from hls.verify import verify_generic
 
     cfg, spec, qmodel = load_export(req.build_dir)
@@ -136,14 +139,15 @@ def run(req: HlsRequest, log=print) -> Path:
                 try:
                     if req.target_fps is not None:
                         target = int(1e9 / (req.clk_ns * req.target_fps))
-                        fold = balance(model.graph, target_cycles=target)
+                        fold = balance(model.graph, target_cycles=target, split=req.split)
                         budget = fold.mac_units
                     else:
-                        fold = balance(model.graph, mac_budget=budget)
+                        fold = balance(model.graph, mac_budget=budget, split=req.split)
                 except FoldingError as e:
                     raise FlowInputError(f"impossible folding request: {e}") from e
-                apply_folding(model, fold.attrs)
                 base = setfolding_sweep(model, budget) if req.baseline else None
+                splits = split_records(model.graph, fold.attrs)
+                model = apply_folding(model, fold.attrs)
             with st("insert width converters and FIFOs"):
                 model = steps.insert_dwc(model)
                 fifos = reconvergent_fifos(
@@ -166,6 +170,7 @@ def run(req: HlsRequest, log=print) -> Path:
                 fold_info = {
                     "target_cycles": fold.target,
                     "fifos": [asdict(f) for f in fifos],
+                    "splits": splits,
                     "baseline": base.to_json(fold.total_macs, budget) if base else None,
                 }
                 rep = tmp / "report"

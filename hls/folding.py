@@ -10,11 +10,18 @@ same model the reports and the RTL tests use.
 Constraints (FINN's): PE | MH and SIMD | MW for MVAUs; SIMD | channels for padding and sliding
 windows (``parallel_window`` only at SIMD = channels); a depthwise sliding window shares its SIMD
 with the Pool it feeds (their stream order depends on it); Concat/Split SIMD divides every
-stream's channels; every stream at most ``MAX_STREAM_BITS`` wide (HLS ap_uint limit).
+stream's channels; every stream at most ``MAX_STREAM_BITS`` wide (HLS ap_uint limit); an HLS
+MVAU needs SIMD >= MW / 1024 (``MVAU_MAX_SIMD_FOLD``, checked by FINN's code generation).
+
+With ``split=True`` an MVAU may also take a fold F that does not divide MH, by splitting its rows
+into two MVAUs between a duplicator and a concat (``hls.split``); such a choice is offered only
+where it needs fewer MAC units than every divisor folding at least as fast.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from dataclasses import dataclass, field
 from functools import reduce
@@ -26,6 +33,7 @@ from golden.node import NodeView, decode_attr, split_op_type
 from golden.streams import in_elems_per_beat, out_elems_per_beat
 
 MAX_STREAM_BITS = 8191  # finn.util.basic.MAX_ALLOWED_AP_INT_W
+MVAU_MAX_SIMD_FOLD = 1024  # MVAU_hls: MW / SIMD <= 1024
 
 
 class FoldingError(ValueError):
@@ -46,6 +54,7 @@ class Choice:
     cycles: int
     cost: int  # MAC units (PE*SIMD) — MVAUs only
     width: int  # sum of stream parallelism, the tie-breaker (narrower = smaller)
+    split: bool = False  # an MVAU split in two (hls.split); an unsplit choice wins a tie
 
 
 @dataclass
@@ -57,9 +66,9 @@ class Unit:
     macs: int = 0  # MACs per frame (MVAUs)
     nodes: list = field(default_factory=list)  # onnx nodes, entry first, exit last
 
-    def best(self, target: int) -> Choice:
-        ok = [c for c in self.choices if c.cycles <= target]
-        return min(ok, key=lambda c: (c.cost, c.width, c.cycles))
+    def best(self, target: int, split: bool = True) -> Choice:
+        ok = [c for c in self.choices if c.cycles <= target and (split or not c.split)]
+        return min(ok, key=lambda c: (c.cost, c.split, c.width, c.cycles))
 
 
 @dataclass
@@ -79,7 +88,7 @@ def light_view(node: onnx.NodeProto, **attrs) -> NodeView:
     return NodeView(node.name, op_type, backend, {**base, **attrs}, tuple(node.input), tuple(node.output), {})
 
 
-def _mvau_unit(node) -> Unit:
+def _mvau_unit(node, split: bool = False) -> Unit:
     v = light_view(node)
     mh, mw = int(v.attrs["MH"]), int(v.attrs["MW"])
     wb, ib = _bits(v.attrs["weightDataType"]), _bits(v.attrs["inputDataType"])
@@ -87,12 +96,38 @@ def _mvau_unit(node) -> Unit:
     choices = []
     for pe in divisors(mh):
         for simd in divisors(mw):
-            if pe * simd * wb > MAX_STREAM_BITS or simd * ib > MAX_STREAM_BITS or pe * ob > MAX_STREAM_BITS:
+            if (
+                mw > simd * MVAU_MAX_SIMD_FOLD
+                or pe * simd * wb > MAX_STREAM_BITS
+                or simd * ib > MAX_STREAM_BITS
+                or pe * ob > MAX_STREAM_BITS
+            ):
                 continue
             a = {"PE": pe, "SIMD": simd}
             choices.append(Choice({node.name: a}, exp_cycles(light_view(node, **a)), pe * simd, pe + simd))
+    if split:
+        choices += _split_choices(node, v, choices)  # the same constraints per part
     vecs = math.prod(int(x) for x in v.attrs.get("numInputVectors", [1]))
     return Unit([node.name], choices, macs=mh * mw * vecs, nodes=[node])
+
+
+def _split_choices(node, v: NodeView, plain: list[Choice]) -> list[Choice]:
+    """The split foldings (hls.split) that beat every plain choice at least as fast."""
+    from hls.split import split_candidates, split_cycles
+
+    cands = sorted(split_candidates(v, MAX_STREAM_BITS, MVAU_MAX_SIMD_FOLD), key=lambda t: (t[1], t[2]))
+    plain_sorted = sorted((c.cycles, c.cost) for c in plain)
+    plain_cycles = [cy for cy, _ in plain_sorted]
+    prefix_min = list(itertools.accumulate((k for _, k in plain_sorted), min))
+    out, best_cost = [], None
+    for s, cycles, cost in cands:  # by cycles: keep the Pareto front of (cycles, cost)
+        i = bisect.bisect_right(plain_cycles, cycles)
+        if (i and prefix_min[i - 1] <= cost) or (best_cost is not None and best_cost <= cost):
+            continue
+        best_cost = cost
+        a = {"SIMD": s.simd, "split": s.as_attr()}
+        out.append(Choice({node.name: a}, split_cycles(v, s), cost, s.pe_a + s.pe_b + s.simd, True))
+    return out
 
 
 def _simple_unit(node, attr: str, channels: int, bits: int, extra=None) -> Unit:
@@ -134,7 +169,7 @@ def _dw_pool_unit(swg, pool) -> Unit:
     return Unit([swg.name, pool.name], choices, nodes=[swg, pool])
 
 
-def folding_units(graph: onnx.GraphProto) -> list[Unit]:
+def folding_units(graph: onnx.GraphProto, split: bool = False) -> list[Unit]:
     """The foldable units of a (generic or specialised) HW graph; DWCs and FIFOs are not folded."""
     producer = {o: n for n in graph.node for o in n.output}
     consumers: dict[str, list] = {}
@@ -149,7 +184,7 @@ def folding_units(graph: onnx.GraphProto) -> list[Unit]:
         if n.name in done or base in ("StreamingDataWidthConverter", "StreamingFIFO"):
             continue
         if base == "MVAU":
-            units.append(_mvau_unit(n))
+            units.append(_mvau_unit(n, split))
         elif base == "ConvolutionInputGenerator" and int(a.get("depthwise", 0)):
             pool = [c for c in consumers.get(n.output[0], []) if c.op_type.startswith("Pool")]
             if len(pool) != 1:
@@ -183,14 +218,21 @@ def folding_units(graph: onnx.GraphProto) -> list[Unit]:
 
 def _epb(node, attrs: dict, side: str, ind: int) -> int:
     """Elements per beat of a node's input or output stream ``ind`` under folding ``attrs``."""
-    v = light_view(node, **attrs.get(node.name, {}))
+    a = dict(attrs.get(node.name, {}))
+    split = a.pop("split", None)
+    if split is not None and side == "out":
+        from hls.split import Split
+
+        return Split.from_attr(split).cat_simd
+    v = light_view(node, **a)
     return int(in_elems_per_beat(v, ind) if side == "in" else out_elems_per_beat(v, ind))
 
 
-def harmonize(units: list[Unit], target: int, attrs: dict[str, dict]) -> dict[str, dict]:
-    """Among equally cheap foldings that meet ``target``, pick the ones whose stream widths equal
-    their neighbours', so fewer width converters are needed. Backward then forward over the graph."""
-    attrs = {k: dict(v) for k, v in attrs.items()}
+def harmonize(units: list[Unit], target: int, picks: list[Choice]) -> dict[str, dict]:
+    """Among foldings as cheap as the pick that meet ``target`` (and split alike), pick the ones
+    whose stream widths equal their neighbours', so fewer width converters are needed. Backward
+    then forward over the graph."""
+    attrs = {k: dict(v) for c in picks for k, v in c.attrs.items()}
     out_of: dict[str, tuple] = {}  # tensor -> (exit node, output index)
     in_of: dict[str, list] = {}  # tensor -> [(entry node, input index)]
     for u in units:
@@ -212,10 +254,10 @@ def harmonize(units: list[Unit], target: int, attrs: dict[str, dict]) -> dict[st
                 score += _epb(exit_, trial, "out", j) == _epb(cns, trial, "in", k)
         return score
 
-    for order in (reversed(units), units):
-        for u in order:
-            best_cost = min(c.cost for c in u.choices if c.cycles <= target)
-            ok = [c for c in u.choices if c.cycles <= target and c.cost == (best_cost if u.macs else 0)]
+    order = list(zip(units, picks, strict=True))
+    for seq in (reversed(order), order):
+        for u, cur in seq:
+            ok = [c for c in u.choices if c.cycles <= target and (c.cost, c.split) == (cur.cost, cur.split)]
             if len(ok) < 2:
                 continue
             pick = max(ok, key=lambda c: (matches(u, c, attrs), -c.width))
@@ -223,21 +265,37 @@ def harmonize(units: list[Unit], target: int, attrs: dict[str, dict]) -> dict[st
     return attrs
 
 
-def _assign(units: list[Unit], target: int) -> tuple[dict[str, dict], int]:
+def _assign(units: list[Unit], target: int) -> tuple[list[Choice], int]:
     """Cheapest choice per unit meeting ``target`` (every unit can, since target >= floor)."""
-    attrs, cost = {}, 0
-    for u in units:
-        c = u.best(target)
-        attrs.update(c.attrs)
-        cost += c.cost
-    return attrs, cost
+    picks = [u.best(target) for u in units]
+    return picks, sum(c.cost for c in picks)
+
+
+def _fewest_splits(units: list[Unit], target: int, picks: list[Choice], budget: int) -> list[Choice]:
+    """Undo the splits the budget does not need: a split costs a duplicator and a concat, so each
+    split unit whose cheapest plain folding still fits goes back to it, smallest extra cost first."""
+    picks = list(picks)
+    slack = budget - sum(c.cost for c in picks)
+    plain = {i: u.best(target, split=False) for i, u in enumerate(units) if picks[i].split}
+    for i in sorted(plain, key=lambda i: (plain[i].cost - picks[i].cost, i)):
+        extra = plain[i].cost - picks[i].cost
+        if extra <= slack:
+            slack -= extra
+            picks[i] = plain[i]
+    return picks
 
 
 def balance(
-    graph: onnx.GraphProto, mac_budget: int | None = None, target_cycles: int | None = None
+    graph: onnx.GraphProto,
+    mac_budget: int | None = None,
+    target_cycles: int | None = None,
+    split: bool = False,
 ) -> FoldingResult:
-    """Fold for the smallest bottleneck within ``mac_budget`` MAC units, or for ``target_cycles``."""
-    return balance_units(folding_units(graph), mac_budget, target_cycles)
+    """Fold for the smallest bottleneck within ``mac_budget`` MAC units, or for ``target_cycles``.
+    ``split`` lets MVAUs split by output rows (hls.split) when the budget needs it to reach a
+    smaller bottleneck; a target in cycles never needs one (PE = MH reaches any target)."""
+    units = folding_units(graph, split and mac_budget is not None)
+    return balance_units(units, mac_budget, target_cycles)
 
 
 def balance_units(
@@ -253,9 +311,9 @@ def balance_units(
                 f"target of {target_cycles} cycles/frame is below the floor of {floor} cycles "
                 f"({floor_node} at full parallelism)"
             )
-        attrs, cost = _assign(units, target_cycles)
+        picks, cost = _assign(units, target_cycles)
         return FoldingResult(
-            target_cycles, harmonize(units, target_cycles, attrs), cost, total_macs, floor, floor_node
+            target_cycles, harmonize(units, target_cycles, picks), cost, total_macs, floor, floor_node
         )
     minimum = sum(1 for u in units if u.macs)  # PE = SIMD = 1 everywhere
     if mac_budget < minimum:
@@ -270,21 +328,35 @@ def balance_units(
             hi = mid
         else:
             lo = mid + 1
-    attrs, cost = _assign(units, candidates[lo])
-    return FoldingResult(
-        candidates[lo], harmonize(units, candidates[lo], attrs), cost, total_macs, floor, floor_node
-    )
+    target = candidates[lo]
+    picks = _fewest_splits(units, target, _assign(units, target)[0], mac_budget)
+    cost = sum(c.cost for c in picks)
+    return FoldingResult(target, harmonize(units, target, picks), cost, total_macs, floor, floor_node)
 
 
-def apply_folding(model, attrs: dict[str, dict]) -> None:
-    """Write folding attributes into a qonnx ModelWrapper (generic or specialised nodes)."""
+def apply_folding(model, attrs: dict[str, dict]):
+    """Write folding attributes into a qonnx ModelWrapper of a specialised graph and apply its
+    MVAU splits. Returns the model: with splits a new, re-specialised (and renamed) one."""
     from qonnx.custom_op.registry import getCustomOp
 
+    from hls.split import Split, split_mvau
+
     names = {n.name: n for n in model.graph.node}
+    splits = {}
     for name, a in attrs.items():
         inst = getCustomOp(names[name])
         for k, v in a.items():
-            inst.set_nodeattr(k, int(v))
+            if k == "split":
+                splits[name] = Split.from_attr(v)
+            else:
+                inst.set_nodeattr(k, int(v))
+    if not splits:
+        return model
+    from hls.steps import specialize
+
+    for name, s in sorted(splits.items()):
+        split_mvau(model, name, s)
+    return specialize(model)
 
 
 def mac_units(graph: onnx.GraphProto) -> int:

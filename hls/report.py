@@ -124,7 +124,8 @@ def report_md(rows: list[LayerEstimate], summary: dict, folding: dict, verificat
         f"{s['total_macs'] / 1e6:.1f} M MACs/frame",
         f"- efficiency (MACs / units / bottleneck cycles): **{s['efficiency']:.3f}**; "
         f"floor: {s['floor_cycles']} cycles ({s['floor_node']} at full parallelism)",
-        f"- nodes: {s['nodes']} ({s['fifos']} FIFOs, {s['dwcs']} width converters)",
+        f"- nodes: {s['nodes']} ({s['fifos']} FIFOs, {s['dwcs']} width converters); "
+        f"MVAUs split by output rows: {len(folding.get('splits', []))}",
         f"- FINN resource estimate ({FPGA_PART}): {s['lut']:.0f} LUT, {s['bram_18k']:.0f} BRAM_18K, "
         f"{s['uram']:.0f} URAM, {s['dsp']:.0f} DSP",
         f"- weight memory {s['weight_bits'] / 8192:.1f} KiB, "
@@ -150,6 +151,22 @@ def report_md(rows: list[LayerEstimate], summary: dict, folding: dict, verificat
             f"{b['bottleneck_cycles']} | {b['efficiency']:.3f} |",
             "",
         ]
+    if folding.get("splits"):
+        lines += [
+            "## MVAUs split by output rows",
+            "",
+            "PE must divide MH; where the budget needs a fold that does not divide it, the layer's rows "
+            "run on two MVAUs fed by one DuplicateStreams and joined by a StreamingConcat (`hls/split.py`).",
+            "",
+            "| layer output | MH | rows | PE | SIMD | concat SIMD |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for sp in folding["splits"]:
+            lines.append(
+                f"| `{sp['output']}` | {sp['MH']} | {sp['rows'][0]} + {sp['rows'][1]} | "
+                f"{sp['PE'][0]} + {sp['PE'][1]} | {sp['SIMD']} | {sp['concat_SIMD']} |"
+            )
+        lines.append("")
     lines += [
         "## Layers",
         "",

@@ -225,6 +225,7 @@ def cmd_hls(args) -> int:
         d,
         macs=args.macs,
         target_fps=args.target_fps,
+        split=not args.no_split,
         clk_ns=args.clk_ns,
         baseline=not args.no_baseline,
         prior_timings={"export (or reuse) of the QONNX model": export_s},
@@ -238,6 +239,11 @@ def add_variant_args(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--macs", type=int, help="MAC-unit budget: sum of PE*SIMD over MVAUs (default 2048)")
     g.add_argument("--target-fps", type=float, help="target frames per second")
+    p.add_argument(
+        "--no-split",
+        action="store_true",
+        help="fold every MVAU with PE | MH only, never split one into two (variant hls-…-nosplit)",
+    )
 
 
 def variant_dir(args) -> Path:
@@ -248,12 +254,13 @@ def variant_dir(args) -> Path:
     cfg = resolve_config(args)
     d = cfg.path(Path(args.build_root))
     cfg.check_dir(d, ignore=("seed",))  # here --seed is the seed of the input vectors
-    req = HlsRequest(d, macs=args.macs, target_fps=args.target_fps)
+    req = HlsRequest(d, macs=args.macs, target_fps=args.target_fps, split=not args.no_split)
     v = d / req.variant
     if not (v / "model.hw.onnx").exists():
         print(f"{args.cmd}: no {v / 'model.hw.onnx'} yet; running the hls stage first")
         export_cfg = BuildConfig(**{**asdict(cfg), "seed": 0}) if not cfg.ckpt_sha256 else cfg
-        run(HlsRequest(ensure_export(export_cfg, args.ckpt, args.build_root), req.macs, req.target_fps))
+        exported = ensure_export(export_cfg, args.ckpt, args.build_root)
+        run(HlsRequest(exported, req.macs, req.target_fps, req.split))
     return v
 
 
