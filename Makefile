@@ -11,8 +11,10 @@ MODEL ?=
 opt = $(if $($(1)),$(2) $($(1)))
 CFG = $(call opt,SIZE,--size) $(call opt,WIDTH,--width) $(call opt,WBITS,--wbits) \
       $(call opt,ABITS,--abits) $(call opt,CKPT,--ckpt) $(call opt,SEED,--seed) $(if $(SEEDED),--seeded)
-# Which hls variant: budget or fps, and NOSPLIT=1 for PE | MH folding only (no split MVAUs).
-VARIANT = $(call opt,MACS,--macs) $(call opt,TARGET_FPS,--target-fps) $(if $(NOSPLIT),--no-split)
+# Which hls variant: budget or fps, NOSPLIT=1 for PE | MH folding only (no split MVAUs), and
+# FIFO_DEPTHS=<fifo_depths.json of python -m sim.fifo_sizing> for throughput-sized FIFOs.
+VARIANT = $(call opt,MACS,--macs) $(call opt,TARGET_FPS,--target-fps) $(if $(NOSPLIT),--no-split) \
+          $(call opt,FIFO_DEPTHS,--fifo-depths)
 HWCSP = $(PY) -m hwcsp.cli
 
 .PHONY: setup models info export train eval detect hls golden sim lint test test-all bench area clean need-model

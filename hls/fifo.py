@@ -163,3 +163,33 @@ def reconvergent_fifos(
             depth = (lead + 2) * int(beats_per_pixel(j, k))
             decisions.append(FifoDecision(j.name, k, fork.name, lead, depth))
     return decisions
+
+
+def sized_fifo_depths(path, graph: onnx.GraphProto) -> dict[tuple[str, int], int]:
+    """(consumer node, input index) -> depth from a ``sim.fifo_sizing`` result (fifo_depths.json).
+
+    The file names nodes of the graph it was sized on; the same configuration and folding give
+    the same node names here. Raises ValueError naming the first entry this graph does not have."""
+    import json
+
+    try:
+        doc = json.loads(open(path).read())
+        entries = doc["inputs"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(
+            f"{path}: not a FIFO-sizing result (fifo_depths.json of sim.fifo_sizing): {e}"
+        ) from e
+    nodes = {n.name: n for n in graph.node}
+    out = {}
+    for e in entries:
+        name, k, depth = e.get("node"), e.get("input"), e.get("depth")
+        n = nodes.get(name)
+        if n is None or not isinstance(k, int) or not 0 <= k < len(n.input) or not isinstance(depth, int):
+            raise ValueError(
+                f"{path}: entry {e} names no input of this graph: the depths were sized for another "
+                "graph (configuration, budget or splits)"
+            )
+        if depth < 2:
+            raise ValueError(f"{path}: entry {e}: a FIFO depth must be at least 2")
+        out[(name, k)] = depth
+    return out

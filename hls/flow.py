@@ -15,6 +15,7 @@ Reads the configuration's build directory (``model.qonnx.onnx``, ``export.json``
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -42,6 +43,7 @@ class HlsRequest:
     macs: int | None = None
     target_fps: float | None = None
     split: bool = True  # allow MVAUs split by output rows (hls.split) where that saves MAC units
+    fifo_depths: Path | None = None  # FIFO depths sized by simulation (sim.fifo_sizing's fifo_depths.json)
     clk_ns: float = 5.0
     baseline: bool = True  # also run FINN's SetFolding sweep for the report
     verify_frames: int = 2
@@ -51,6 +53,11 @@ class HlsRequest:
     @property
     def variant(self) -> str:
         tail = "" if self.split else "-nosplit"
+        if self.fifo_depths is not None:
+            try:
+                tail += "-fifo" + hashlib.sha256(Path(self.fifo_depths).read_bytes()).hexdigest()[:8]
+            except OSError as e:
+                raise FlowInputError(f"FIFO depths file {self.fifo_depths}: {e.strerror}") from e
         if self.target_fps is not None:
             return f"hls-f{self.target_fps:g}{tail}"
         return f"hls-m{self.macs or DEFAULT_MACS}{tail}"
@@ -114,7 +121,7 @@ def run(req: HlsRequest, log=print) -> Path:
     from hls import steps
     from hls.baseline import setfolding_sweep
     from hls.codegen import generate
-    from hls.fifo import reconvergent_fifos
+    from hls.fifo import reconvergent_fifos, sized_fifo_depths
     from hls.finn_env import boot
     from hls.folding import FoldingError, apply_folding, balance, bottleneck, mac_units
     from hls.report import estimate, estimates_json, folding_json, plot_cycles, report_md
@@ -153,7 +160,16 @@ def run(req: HlsRequest, log=print) -> Path:
                 fifos = reconvergent_fifos(
                     model.graph, steps.node_shapes(model), steps.beats_per_pixel(model)
                 )
-                model = steps.insert_fifos(model, {(f.join, f.input_index): f.depth for f in fifos})
+                depths = {(f.join, f.input_index): f.depth for f in fifos}
+                sized = {}
+                if req.fifo_depths is not None:
+                    try:
+                        sized = sized_fifo_depths(req.fifo_depths, model.graph)
+                    except ValueError as e:
+                        raise FlowInputError(str(e)) from e
+                    for key, d in sized.items():  # never below the liveness bound
+                        depths[key] = max(depths.get(key, 0), d)
+                model = steps.insert_fifos(model, depths)
             generic = model.transform(steps.Despecialize())
             io_spec, tensor_map, act_scales = _software_side(cfg, spec, low, model)
             with st("verify: FINN execution of the generic graph == qonnx, integer codes"):
@@ -171,6 +187,8 @@ def run(req: HlsRequest, log=print) -> Path:
                     "target_cycles": fold.target,
                     "fifos": [asdict(f) for f in fifos],
                     "splits": splits,
+                    "fifo_depths_from": str(req.fifo_depths) if req.fifo_depths is not None else None,
+                    "fifo_depths_sized": len(sized),
                     "baseline": base.to_json(fold.total_macs, budget) if base else None,
                 }
                 rep = tmp / "report"

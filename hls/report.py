@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from functools import partial
+from pathlib import Path
 
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
@@ -126,6 +127,15 @@ def report_md(rows: list[LayerEstimate], summary: dict, folding: dict, verificat
         f"floor: {s['floor_cycles']} cycles ({s['floor_node']} at full parallelism)",
         f"- nodes: {s['nodes']} ({s['fifos']} FIFOs, {s['dwcs']} width converters); "
         f"MVAUs split by output rows: {len(folding.get('splits', []))}",
+        "- FIFO depths: "
+        + (
+            f"sized by simulation for full throughput ({folding['fifo_depths_sized']} consumer inputs, "
+            f"`{Path(folding['fifo_depths_from']).name}`, `sim/fifo_sizing.py`), "
+            "never below the liveness bound"
+            if folding.get("fifo_depths_from")
+            else "the liveness bound of `hls/fifo.py` on reconvergent paths (deadlock-free; "
+            "sim/README.md on the throughput they give)"
+        ),
         f"- FINN resource estimate ({FPGA_PART}): {s['lut']:.0f} LUT, {s['bram_18k']:.0f} BRAM_18K, "
         f"{s['uram']:.0f} URAM, {s['dsp']:.0f} DSP",
         f"- weight memory {s['weight_bits'] / 8192:.1f} KiB, "

@@ -226,6 +226,7 @@ def cmd_hls(args) -> int:
         macs=args.macs,
         target_fps=args.target_fps,
         split=not args.no_split,
+        fifo_depths=args.fifo_depths,
         clk_ns=args.clk_ns,
         baseline=not args.no_baseline,
         prior_timings={"export (or reuse) of the QONNX model": export_s},
@@ -244,6 +245,12 @@ def add_variant_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="fold every MVAU with PE | MH only, never split one into two (variant hls-…-nosplit)",
     )
+    p.add_argument(
+        "--fifo-depths",
+        type=Path,
+        metavar="JSON",
+        help="FIFO depths sized by `python -m sim.fifo_sizing` (variant hls-…-fifo<sha8 of the file>)",
+    )
 
 
 def variant_dir(args) -> Path:
@@ -254,13 +261,13 @@ def variant_dir(args) -> Path:
     cfg = resolve_config(args)
     d = cfg.path(Path(args.build_root))
     cfg.check_dir(d, ignore=("seed",))  # here --seed is the seed of the input vectors
-    req = HlsRequest(d, macs=args.macs, target_fps=args.target_fps, split=not args.no_split)
+    req = HlsRequest(d, args.macs, args.target_fps, split=not args.no_split, fifo_depths=args.fifo_depths)
     v = d / req.variant
     if not (v / "model.hw.onnx").exists():
         print(f"{args.cmd}: no {v / 'model.hw.onnx'} yet; running the hls stage first")
         export_cfg = BuildConfig(**{**asdict(cfg), "seed": 0}) if not cfg.ckpt_sha256 else cfg
         exported = ensure_export(export_cfg, args.ckpt, args.build_root)
-        run(HlsRequest(exported, req.macs, req.target_fps, req.split))
+        run(HlsRequest(exported, req.macs, req.target_fps, req.split, req.fifo_depths))
     return v
 
 

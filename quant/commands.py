@@ -133,14 +133,18 @@ class _Loaded:
 
             d = c.path(Path(args.build_root))
             c.check_dir(d)
-            v = d / HlsRequest(d, macs=args.macs, target_fps=args.target_fps, split=not args.no_split).variant
+            v = d / HlsRequest(d, args.macs, args.target_fps, not args.no_split, args.fifo_depths).variant
             fold = (
-                f" MACS={args.macs}"
-                if args.macs
-                else f" TARGET_FPS={args.target_fps:g}"
-                if args.target_fps
-                else ""
-            ) + (" NOSPLIT=1" if args.no_split else "")
+                (
+                    f" MACS={args.macs}"
+                    if args.macs
+                    else f" TARGET_FPS={args.target_fps:g}"
+                    if args.target_fps
+                    else ""
+                )
+                + (" NOSPLIT=1" if args.no_split else "")
+                + (f" FIFO_DEPTHS={args.fifo_depths}" if args.fifo_depths else "")
+            )
             hint = (
                 f"make hls MODEL={c.model} SIZE={c.size} WIDTH={c.width:g} WBITS={c.wbits} ABITS={c.abits} "
                 f"CKPT={args.ckpt}{fold}"

@@ -208,7 +208,12 @@ def _beats_disagree(s: Stream) -> str:
 
 
 def plan_network(
-    hw_dir: Path, vectors_dir: Path, fifo_scale: float = 1.0, extra_fifo: float = 0.0, gated: bool = False
+    hw_dir: Path,
+    vectors_dir: Path,
+    fifo_scale: float = 1.0,
+    extra_fifo: float = 0.0,
+    gated: bool = False,
+    extra_depths: dict[str, int] | None = None,
 ) -> NetworkPlan:
     """Every node with its module and parameters, every tensor as a stream between two ports.
 
@@ -287,6 +292,11 @@ def plan_network(
         net.extra = {
             s.index: max(2, round(extra_fifo * s.beats)) for s in streams if s.producer and s.consumer
         }
+    for t, depth in (extra_depths or {}).items():
+        s = by_tensor.get(t)
+        if s is None or not (s.producer and s.consumer) or depth < 2:
+            raise NetworkError(f"extra FIFO on {t}: not a node-to-node stream of this graph, or depth < 2")
+        net.extra[s.index] = int(depth)
     return net
 
 
@@ -809,6 +819,12 @@ def report_md(rep: dict[str, Any]) -> str:
             "node-to-node stream.",
             "",
         ]
+    if rep.get("extra_depths"):
+        lines += [
+            f"**What-if, not the graph:** FIFOs of given depths on {rep['extra_depths']} streams "
+            "(a FIFO-sizing proposal, `what_if_fifos` in the JSON report).",
+            "",
+        ]
     lines += [f"**Verdict: {rep['verdict']}**" + (f" — {rep['reason']}" if rep.get("reason") else ""), ""]
     if rep.get("run_error"):
         lines += ["**The simulation failed:**", "", "```", rep["run_error"], "```", ""]
@@ -905,6 +921,7 @@ def simulate_network(
     progress: Progress = print,
     seed: int = 1,
     extra_fifo: float = 0.0,
+    extra_depths: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Simulate `hw_dir`/model.hw.onnx as one stitched netlist on the golden vectors in
     `vectors_dir`: `frames` frames back to back at full rate (or under random stalls at the
@@ -918,7 +935,7 @@ def simulate_network(
     hw_dir, vectors_dir = Path(hw_dir), Path(vectors_dir)
     out_dir = Path(out_dir) if out_dir is not None else hw_dir / "sim"
     t_start = time.monotonic()
-    net = plan_network(hw_dir, vectors_dir, fifo_scale, extra_fifo)
+    net = plan_network(hw_dir, vectors_dir, fifo_scale, extra_fifo, extra_depths=extra_depths)
     progress(f"network: {len(net.nodes)} nodes, {len(net.streams)} streams, {len(net.fifos)} FIFOs")
     netlist, tb = network_sv(net), testbench_sv(net)
     exe, cached, build_s = build(netlist, tb, hdl_sources(net), progress)
@@ -946,6 +963,7 @@ def simulate_network(
         "stall": stall,
         "fifo_scale": fifo_scale,
         "extra_fifo": extra_fifo,
+        "extra_depths": len(extra_depths or {}),
         "seed": seed,
         "deadlock_window": DEADLOCK_WINDOW,
         "build": {"key": exe.parent.name, "cached": cached, "seconds": round(build_s, 2)},

@@ -1,0 +1,105 @@
+"""Throughput-driven FIFO sizing (sim/fifo_sizing.py) closed through the hls stage: the test graph
+with sized FIFOs runs at its bottleneck interval in the stitched RTL, bit-exact."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from golden.vectors import write_vectors
+from hls.flow import FlowInputError, HlsRequest, run
+from sim.fifo_sizing import DEPTHS_FILE, SizingError, size_fifos, steady_interval
+from sim.network import simulate_network
+
+FRAMES = 4
+ROOT = Path(__file__).parents[1]
+
+
+def quiet(*_a, **_k) -> None:
+    pass
+
+
+@pytest.fixture(scope="module")
+def sized(hw_dir: Path, tmp_path_factory) -> tuple[Path, dict, Path]:
+    """(vectors of the analytic-FIFO graph, the sizing result, a copy of the export)."""
+    tmp = tmp_path_factory.mktemp("fifo-sizing")
+    vec = write_vectors(hw_dir, tmp / "vectors", n=FRAMES, seed=0)
+    result = size_fifos(hw_dir, vec, out_dir=tmp / "sizing", progress=quiet)  # run length from latency
+    export = tmp / "build" / hw_dir.parent.name
+    export.mkdir(parents=True)
+    for f in ("config.json", "export.json", "model.qonnx.onnx"):
+        shutil.copyfile(hw_dir.parent / f, export / f)
+    return vec, result, export
+
+
+def test_sizing_result_is_written_and_consistent(sized, hw_dir):
+    vec, result, _ = sized
+    depths_file = vec.parent / "sizing" / DEPTHS_FILE
+    assert json.loads(depths_file.read_text()) == result
+    assert result["interval_whatif"] == result["interval_proposal"] == result["bottleneck_cycles"]
+    est = json.loads((hw_dir / "report" / "estimates.json").read_text())
+    assert result["bottleneck_cycles"] == est["summary"]["bottleneck_cycles"]
+    analytic = {(f["join"], f["input_index"]): f["depth"] for f in est["folding"]["fifos"]}
+    inputs = {(x["node"], x["input"]): x for x in result["inputs"]}
+    assert inputs and all(x["depth"] > 2 for x in inputs.values())
+    for key, depth in analytic.items():  # never below the liveness bound
+        assert key not in inputs or inputs[key]["depth"] >= depth
+    assert result["fifo_bits"] == sum(x["depth"] * x["width"] for x in inputs.values())
+
+
+def test_graph_with_sized_fifos_runs_at_the_bottleneck(sized, hw_dir, tmp_path):
+    vec, result, export = sized
+    depths_file = vec.parent / "sizing" / DEPTHS_FILE
+    out = run(HlsRequest(export, fifo_depths=depths_file, baseline=False, codegen=False), log=quiet)
+    assert out.name.startswith("hls-m2048-fifo") and out.name != hw_dir.name
+    est = json.loads((out / "report" / "estimates.json").read_text())
+    assert est["verification"]["mismatches"] == 0
+    assert est["summary"]["bottleneck_cycles"] == result["bottleneck_cycles"]
+    assert "sized by simulation" in (out / "report" / "report.md").read_text()
+    v2 = write_vectors(out, tmp_path / "vectors", n=FRAMES, seed=0)
+    rep = simulate_network(out, v2, out_dir=tmp_path / "sim", frames=FRAMES, progress=quiet)
+    assert rep["verdict"] == "pass" and rep["bit_exact"], rep.get("reason")
+    assert all(o["mismatch_ints"] == 0 and o["received"] == o["beats"] for o in rep["outputs"])
+    assert steady_interval(rep) == result["bottleneck_cycles"]
+    # the same graph with its analytic (liveness) FIFOs is measurably slower: what sizing buys
+    base = simulate_network(hw_dir, vec, out_dir=tmp_path / "base", frames=FRAMES, progress=quiet)
+    assert base["verdict"] == "pass" and steady_interval(base) > 2 * result["bottleneck_cycles"]
+
+
+def test_depths_of_another_graph_are_refused(sized, tmp_path):
+    _, result, export = sized
+    bad = dict(result, inputs=[{"node": "MVAU_hls_999", "input": 0, "depth": 8, "width": 8}])
+    f = tmp_path / "other.json"
+    f.write_text(json.dumps(bad))
+    req = HlsRequest(export, fifo_depths=f, baseline=False, codegen=False)
+    with pytest.raises(FlowInputError, match="another graph"):
+        run(req, log=quiet)
+    assert not (export / req.variant).exists()  # nothing half-written
+    (tmp_path / "junk.json").write_text("{not json")
+    req = HlsRequest(export, fifo_depths=tmp_path / "junk.json", baseline=False, codegen=False)
+    with pytest.raises(FlowInputError, match="not a FIFO-sizing result"):
+        run(req, log=quiet)
+    assert not (export / req.variant).exists()
+    with pytest.raises(FlowInputError, match=r"missing\.json"):
+        _ = HlsRequest(export, fifo_depths=tmp_path / "missing.json").variant
+
+
+def test_sizing_refuses_unreachable_buffering(sized, hw_dir, tmp_path):
+    vec, _, _ = sized
+    with pytest.raises(SizingError, match="still needs"):  # 2 beats of what-if FIFO cannot reach it
+        size_fifos(hw_dir, vec, tmp_path, frames=FRAMES, buffering=1e-6, join_buffering=1e-6, progress=quiet)
+
+
+def test_cli_exit_codes(tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-m", "sim.fifo_sizing", str(tmp_path / "nothing")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2 and "cannot start" in r.stderr
