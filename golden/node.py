@@ -125,3 +125,32 @@ class NodeView:
             outputs=tuple(f"{name}_out{i}" for i in range(n_out)),
             inits=inits,
         )
+
+
+# Attributes that FIFO insertion and code generation write: not part of a graph's identity.
+_UNFINGERPRINTED = {
+    "inFIFODepths",
+    "outFIFODepths",
+    "code_gen_dir_ipgen",
+    "code_gen_dir_cppsim",
+    "executable_path",
+    "ipgen_path",
+    "ip_path",
+    "ip_vlnv",
+    "gen_top_module",
+}
+
+
+def graph_fingerprint(graph: onnx.GraphProto) -> str:
+    """sha256 of a HW graph's nodes without its StreamingFIFOs: names, op types and attributes
+    (not tensor names, not FIFO depths, not code-generation paths). A FIFO-sizing result is valid
+    for exactly the graphs with its fingerprint, before or after FIFOs are inserted."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for n in sorted(graph.node, key=lambda n: n.name):
+        if n.op_type.startswith("StreamingFIFO"):
+            continue
+        attrs = sorted((a.name, repr(decode_attr(a))) for a in n.attribute if a.name not in _UNFINGERPRINTED)
+        h.update(repr((n.name, n.op_type, len(n.input), len(n.output), attrs)).encode())
+    return h.hexdigest()

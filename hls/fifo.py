@@ -168,17 +168,25 @@ def reconvergent_fifos(
 def sized_fifo_depths(path, graph: onnx.GraphProto) -> dict[tuple[str, int], int]:
     """(consumer node, input index) -> depth from a ``sim.fifo_sizing`` result (fifo_depths.json).
 
-    The file names nodes of the graph it was sized on; the same configuration and folding give
-    the same node names here. Raises ValueError naming the first entry this graph does not have."""
+    The file holds the fingerprint of the graph it was sized on (``golden.node.graph_fingerprint``:
+    nodes, op types, folding; FIFOs aside), and ``graph`` -- before its FIFOs are inserted -- must
+    have the same. Raises ValueError otherwise, or naming the first entry this graph does not have."""
     import json
+
+    from golden.node import graph_fingerprint
 
     try:
         doc = json.loads(open(path).read())
-        entries = doc["inputs"]
+        entries, fingerprint = doc["inputs"], doc["graph_fingerprint"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ValueError(
             f"{path}: not a FIFO-sizing result (fifo_depths.json of sim.fifo_sizing): {e}"
         ) from e
+    if fingerprint != graph_fingerprint(graph):
+        raise ValueError(
+            f"{path}: the depths were sized for another graph (configuration, budget, splits or "
+            "folding differ: the graph fingerprints do not match)"
+        )
     nodes = {n.name: n for n in graph.node}
     out = {}
     for e in entries:

@@ -1,19 +1,21 @@
 """Throughput-driven FIFO sizing from the stitched-network simulation.
 
-hls/fifo.py sizes the FIFOs of reconvergent paths for liveness: the pipeline cannot deadlock, but
-nodes emit in bursts (a window row, a concat draining one input at a time) and with only those
-FIFOs the bursts stall each other -- the stitched test graph runs at 1/3.66 of the rate the
-folding promises (sim/README.md). FINN answers this with rtlsim-based FIFO sizing in Vivado; this
-is the vendor-neutral equivalent on sim/rtl:
+hls/fifo.py sizes the FIFOs of reconvergent paths for liveness: the pipeline cannot deadlock. But
+a long branch lags its fork by its latency (every node that completes a pixel before emitting it
+adds one of its pixel times, a quarter frame on a 2x2 map), and a skip branch that cannot hold
+that skew blocks the fork: the stitched test graph runs at 1/3.66 of the rate the folding
+promises (sim/README.md). FINN answers this with rtlsim FIFO sizing in Vivado; this is the
+vendor-neutral equivalent on sim/rtl:
 
-1. what-if run: a FIFO of ``buffering`` frames on every node-to-node stream (doubled, up to
-   ``max_buffering``, until the steady-state frame interval equals the bottleneck);
-2. proposal: on every stream whose peak occupancy exceeded 2 beats (what the stream's own skid
-   registers hold), a FIFO as deep as that peak; re-simulated on the same frames, it must still
-   run at the bottleneck interval (else the proposal is refused, with the interval it reached);
-3. the depths are merged per consumer input, where hls puts FIFOs: a stream through a graph FIFO
-   adds the buffering on both sides of it, and never goes below that FIFO's analytic (liveness)
-   depth.
+1. what-if: a FIFO of ``buffering`` frames on every node-to-node stream and ``join_buffering``
+   more in front of every join (default: the measured first-frame latency in intervals, + 1), for
+   a run long enough that its last third is past the filling;
+2. proposal: on every stream whose peak occupancy exceeded 2 beats (the stream's skid registers),
+   a FIFO as deep as that peak; re-simulated, it must still run at the bottleneck interval;
+3. run-ahead: FIFOs away from joins that filled to their what-if capacity hold a fast producer's
+   lead, not needed buffering; they are dropped together if the bottleneck still holds;
+4. depths are merged per consumer input, where hls puts FIFOs: a stream through a graph FIFO adds
+   the buffering on both sides of it, and never goes below that FIFO's analytic (liveness) depth.
 
 The result, ``fifo_depths.json``, is an input of the hls stage (``make hls FIFO_DEPTHS=...``),
 which builds a new variant with those FIFOs; its stitched simulation is the proof
@@ -29,9 +31,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import onnx
+
 from golden.errors import GoldenError
+from golden.node import graph_fingerprint
 from sim.graph import MAX_FRAMES
-from sim.network import NetworkError, NetworkPlan, Progress, plan_network, simulate_network
+from sim.network import NetworkError, NetworkPlan, Progress, Stream, plan_network, simulate_network
 
 SKID_BEATS = 2  # a stream's own registers: peaks up to this need no FIFO
 JOIN_MODULES = ("concat", "add")  # sim/rtl modules of StreamingConcat, ElementwiseAdd
@@ -54,21 +59,24 @@ def steady_interval(rep: dict[str, Any]) -> int | None:
     return max(tails) if tails else None
 
 
+def _before_join(net: NetworkPlan, st: Stream) -> bool:
+    """Does stream ``st`` feed a join, directly or through a graph FIFO?"""
+    plan = st.consumer[0] if st.consumer else None
+    if plan is not None and plan.module == "fifo":
+        nxt = net.stream_of(plan.outputs[0].tensor)
+        plan = nxt.consumer[0] if nxt.consumer else None
+    return plan is not None and plan.module in JOIN_MODULES
+
+
 def _whatif_depths(net: NetworkPlan, every: float, joins: float) -> dict[str, int]:
     """What-if FIFO per node-to-node stream: ``every`` frames, plus ``joins`` frames in front of a
-    join (directly or through its graph FIFO), where a reconvergent path's skew collects."""
+    join, where a reconvergent path's skew collects. None into a Pool: a sliding window feeds it in
+    window order, not NHWC, so no FIFO node can go there (golden's vectors of one would be wrong)."""
     out = {}
     for st in net.streams:
-        if not (st.producer and st.consumer):
-            continue
-        plan = st.consumer[0]
-        if plan.module == "pool":  # window order, not NHWC: no FIFO node can go there (below)
-            continue
-        if plan.module == "fifo":
-            nxt = next(x for x in net.streams if x.tensor == plan.outputs[0].tensor)
-            plan = nxt.consumer[0] if nxt.consumer else plan
-        frames = every + (joins if plan.module in JOIN_MODULES else 0.0)
-        out[st.tensor] = max(SKID_BEATS, round(frames * st.beats))
+        if st.producer and st.consumer and st.consumer[0].module != "pool":
+            frames = every + (joins if _before_join(net, st) else 0.0)
+            out[st.tensor] = max(SKID_BEATS, round(frames * st.beats))
     return out
 
 
@@ -104,7 +112,7 @@ def size_fifos(
             vectors_dir,
             out_dir=out_dir / "whatif",
             frames=n_frames,
-            extra_depths=_whatif_depths(net, buffering, joins),
+            extra_depths=(capacity := _whatif_depths(net, buffering, joins)),
             progress=progress,
         )
         if whatif["verdict"] != "pass":
@@ -126,33 +134,49 @@ def size_fifos(
             )
         joins *= 2
     else:
-        raise SizingError(f"no what-if buffering up to {joins:g} frames before joins reached the bottleneck")
+        raise SizingError(
+            f"no what-if buffering up to {joins / 2:g} frames before joins reaches the bottleneck"
+        )
     peaks = {x["stream"]: int(x["peak_occupancy"] or 0) for x in whatif["what_if_fifos"]}
-    # a sliding window feeds its Pool in window order, not NHWC: no FIFO node goes between them
-    # (golden's vectors of a FIFO there would be in the wrong order), so none is proposed there
-    into_pool = {s.tensor for s in net.streams if s.consumer and s.consumer[0].module == "pool"}
-    proposal = {t: p for t, p in sorted(peaks.items()) if p > SKID_BEATS and t not in into_pool}
-    progress(
-        f"fifo sizing: proposal of {len(proposal)} FIFOs ({sum(proposal.values())} beats), verifying ..."
-    )
-    check = simulate_network(
-        hw_dir,
-        vectors_dir,
-        out_dir=out_dir / "proposal",
-        frames=n_frames,
-        extra_depths=proposal,
-        progress=progress,
-    )
-    held = steady_interval(check)
+    proposal = {t: p for t, p in sorted(peaks.items()) if p > SKID_BEATS}
+
+    def verify(depths: dict[str, int], name: str) -> tuple[dict[str, Any], int | None]:
+        progress(f"fifo sizing: {name}: {len(depths)} FIFOs ({sum(depths.values())} beats), verifying ...")
+        rep = simulate_network(
+            hw_dir,
+            vectors_dir,
+            out_dir=out_dir / name,
+            frames=n_frames,
+            extra_depths=depths,
+            progress=progress,
+        )
+        return rep, steady_interval(rep)
+
+    check, held = verify(proposal, "proposal")
     if held is None or held > bottleneck:
         raise SizingError(
             f"FIFOs at the what-if peaks reach {held} cycles per frame, not the bottleneck {bottleneck} "
             f"(verdict {check['verdict']})"
         )
+    # A FIFO that filled to its what-if capacity away from a join mostly holds a fast producer's
+    # run-ahead (a stem that finishes its frame in a fraction of the bottleneck interval), which
+    # throughput does not need: without all of them, the bottleneck must still hold.
+    saturated = {
+        t for t, p in proposal.items() if p >= capacity[t] - 1 and not _before_join(net, net.stream_of(t))
+    }
+    dropped = 0
+    if saturated:
+        trial = {t: p for t, p in proposal.items() if t not in saturated}
+        rep2, held2 = verify(trial, "without-run-ahead")
+        if held2 is not None and held2 <= bottleneck:
+            proposal, check, held, dropped = trial, rep2, held2, len(saturated)
+        else:
+            progress(f"fifo sizing: the {len(saturated)} full FIFOs are needed ({held2} cycles without them)")
     graph_peaks = {f["name"]: int(f["peak_occupancy"] or 0) for f in check["fifos"]}
     result = {
         "graph": "model.hw.onnx",
         "graph_sha256": check.get("graph_sha256"),
+        "graph_fingerprint": graph_fingerprint(onnx.load(hw_dir / "model.hw.onnx").graph),
         "bottleneck_cycles": bottleneck,
         "frames": n_frames,
         "latency_first_frame_cycles": int(whatif["latency_first_frame"]),
@@ -160,6 +184,7 @@ def size_fifos(
         "join_buffering_frames": joins,
         "interval_whatif": reached,
         "interval_proposal": held,
+        "run_ahead_fifos_dropped": dropped,
         "inputs": _per_consumer_input(net, proposal, graph_peaks),
     }
     result["fifo_beats"] = sum(x["depth"] for x in result["inputs"])

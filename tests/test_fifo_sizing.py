@@ -73,13 +73,15 @@ def test_graph_with_sized_fifos_runs_at_the_bottleneck(sized, hw_dir, tmp_path):
 
 def test_depths_of_another_graph_are_refused(sized, tmp_path):
     _, result, export = sized
-    bad = dict(result, inputs=[{"node": "MVAU_hls_999", "input": 0, "depth": 8, "width": 8}])
     f = tmp_path / "other.json"
-    f.write_text(json.dumps(bad))
+    f.write_text(json.dumps(dict(result, graph_fingerprint="0" * 64)))  # e.g. another budget's graph
     req = HlsRequest(export, fifo_depths=f, baseline=False, codegen=False)
     with pytest.raises(FlowInputError, match="another graph"):
         run(req, log=quiet)
     assert not (export / req.variant).exists()  # nothing half-written
+    f.write_text(json.dumps(dict(result, inputs=[{"node": "MVAU_hls_999", "input": 0, "depth": 8}])))
+    with pytest.raises(FlowInputError, match="names no input of this graph"):
+        run(HlsRequest(export, fifo_depths=f, baseline=False, codegen=False), log=quiet)
     (tmp_path / "junk.json").write_text("{not json")
     req = HlsRequest(export, fifo_depths=tmp_path / "junk.json", baseline=False, codegen=False)
     with pytest.raises(FlowInputError, match="not a FIFO-sizing result"):
@@ -103,3 +105,26 @@ def test_cli_exit_codes(tmp_path):
         text=True,
     )
     assert r.returncode == 2 and "cannot start" in r.stderr
+
+
+@pytest.mark.slow
+def test_full_width_graph_with_sized_fifos_runs_at_the_bottleneck(tmp_path):
+    """cspdensenet-ref-prn, width 1, size 64 (the analytic depths give 9.85x there): size, rebuild,
+    and the stitched RTL of the rebuilt variant holds the bottleneck in the run's last third."""
+    from hwcsp.buildcfg import BuildConfig
+    from quant.export import export
+
+    build = tmp_path / "build"
+    export(BuildConfig("cspdensenet-ref-prn", 64, 1.0), build, log=quiet)
+    hw = run(HlsRequest(build, baseline=False, codegen=False), log=quiet)
+    vec = write_vectors(hw, tmp_path / "vectors", n=FRAMES, seed=0)
+    result = size_fifos(hw, vec, out_dir=tmp_path / "sizing", progress=quiet)
+    assert result["interval_proposal"] == result["bottleneck_cycles"]
+    sized = run(
+        HlsRequest(build, fifo_depths=tmp_path / "sizing" / DEPTHS_FILE, baseline=False, codegen=False),
+        log=quiet,
+    )
+    v2 = write_vectors(sized, tmp_path / "v2", n=FRAMES, seed=0)
+    rep = simulate_network(sized, v2, out_dir=tmp_path / "sim", frames=result["frames"], progress=quiet)
+    assert rep["verdict"] == "pass" and rep["bit_exact"], rep.get("reason")
+    assert steady_interval(rep) == result["bottleneck_cycles"]
