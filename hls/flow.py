@@ -2,7 +2,8 @@
 
 Reads the configuration's build directory (``model.qonnx.onnx``, ``export.json``,
 ``config.json``) and writes one folding variant below it, ``hls-m<MACS>/`` or
-``hls-f<FPS>/``, atomically (built in a temporary sibling, renamed at the end):
+``hls-f<FPS>/`` (+ ``-nosplit`` without MVAU splits, + ``-fifo<sha8>`` with FIFO depths sized by
+``sim.fifo_sizing``), atomically (built in a temporary sibling, renamed at the end):
 
     model.hw_generic.onnx  folded, width converters and FIFOs inserted, generic op types
     model.hw.onnx          the same graph specialised (_hls/_rtl): the contract for golden and sim
@@ -42,7 +43,7 @@ class HlsRequest:
     build_dir: Path  # the configuration's directory, holding the export
     macs: int | None = None
     target_fps: float | None = None
-    split: bool = True  # allow MVAUs split by output rows (hls.split) where that saves MAC units
+    split: bool = True  # split MVAUs by output rows (hls.split) where the budget needs it
     fifo_depths: Path | None = None  # FIFO depths sized by simulation (sim.fifo_sizing's fifo_depths.json)
     clk_ns: float = 5.0
     baseline: bool = True  # also run FINN's SetFolding sweep for the report
