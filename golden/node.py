@@ -127,10 +127,8 @@ class NodeView:
         )
 
 
-# Attributes that FIFO insertion and code generation write: not part of a graph's identity.
-_UNFINGERPRINTED = {
-    "inFIFODepths",
-    "outFIFODepths",
+# Results of FINN's code generation: they describe where a backend wrote its files, not the layer.
+CODEGEN_ATTRS = (
     "code_gen_dir_ipgen",
     "code_gen_dir_cppsim",
     "executable_path",
@@ -138,7 +136,9 @@ _UNFINGERPRINTED = {
     "ip_path",
     "ip_vlnv",
     "gen_top_module",
-}
+)
+# ... and with the FIFO depths, what is not part of a graph's identity
+_UNFINGERPRINTED = {"inFIFODepths", "outFIFODepths", *CODEGEN_ATTRS}
 
 
 def graph_fingerprint(graph: onnx.GraphProto) -> str:

@@ -44,7 +44,7 @@ def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def _bits(dtype: str) -> int:
+def dtype_bits(dtype: str) -> int:
     return int("".join(c for c in dtype if c.isdigit()) or 1)
 
 
@@ -91,8 +91,8 @@ def light_view(node: onnx.NodeProto, **attrs) -> NodeView:
 def _mvau_unit(node, split: bool = False) -> Unit:
     v = light_view(node)
     mh, mw = int(v.attrs["MH"]), int(v.attrs["MW"])
-    wb, ib = _bits(v.attrs["weightDataType"]), _bits(v.attrs["inputDataType"])
-    ob = _bits(v.attrs["outputDataType"])
+    wb, ib = dtype_bits(v.attrs["weightDataType"]), dtype_bits(v.attrs["inputDataType"])
+    ob = dtype_bits(v.attrs["outputDataType"])
     choices = []
     for pe in divisors(mh):
         for simd in divisors(mw):
@@ -115,7 +115,7 @@ def _split_choices(node, v: NodeView, plain: list[Choice]) -> list[Choice]:
     """The split foldings (hls.split) that beat every plain choice at least as fast."""
     from hls.split import split_candidates, split_cycles
 
-    cands = sorted(split_candidates(v, MAX_STREAM_BITS, MVAU_MAX_SIMD_FOLD), key=lambda t: (t[1], t[2]))
+    cands = sorted(split_candidates(v, MAX_STREAM_BITS), key=lambda t: (t[1], t[2]))
     plain_sorted = sorted((c.cycles, c.cost) for c in plain)
     plain_cycles = [cy for cy, _ in plain_sorted]
     prefix_min = list(itertools.accumulate((k for _, k in plain_sorted), min))
@@ -143,7 +143,7 @@ def _simple_unit(node, attr: str, channels: int, bits: int, extra=None) -> Unit:
 def _swg_unit(node) -> Unit:
     v = light_view(node)
     c = int(v.attrs["IFMChannels"])
-    bits = _bits(v.attrs["inputDataType"])
+    bits = dtype_bits(v.attrs["inputDataType"])
     k = math.prod(int(x) for x in v.attrs["ConvKernelDim"])
     choices = []
     for simd in divisors(c):
@@ -158,7 +158,7 @@ def _swg_unit(node) -> Unit:
 
 def _dw_pool_unit(swg, pool) -> Unit:
     c = int(light_view(pool).attrs["Channels"])
-    bits = _bits(light_view(swg).attrs["inputDataType"])
+    bits = dtype_bits(light_view(swg).attrs["inputDataType"])
     choices = []
     for p in divisors(c):
         if p * bits > MAX_STREAM_BITS:
@@ -199,18 +199,18 @@ def folding_units(graph: onnx.GraphProto, split: bool = False) -> list[Unit]:
             ):
                 raise FoldingError(f"{n.name}: a Pool must be fed by a sliding window")
         elif base == "FMPadding":
-            units.append(_simple_unit(n, "SIMD", int(a["NumChannels"]), _bits(a["inputDataType"])))
+            units.append(_simple_unit(n, "SIMD", int(a["NumChannels"]), dtype_bits(a["inputDataType"])))
         elif base in ("StreamingConcat", "StreamingSplit"):
             g = reduce(math.gcd, [int(x) for x in a["ChannelsPerStream"]])
             dt = a.get("inputDataType") or a.get("inputDataTypes")[0]
-            units.append(_simple_unit(n, "SIMD", g, _bits(dt)))
+            units.append(_simple_unit(n, "SIMD", g, dtype_bits(dt)))
         elif base in ("Thresholding", "DuplicateStreams"):
-            units.append(_simple_unit(n, "PE", int(a["NumChannels"]), _bits(a["inputDataType"])))
+            units.append(_simple_unit(n, "PE", int(a["NumChannels"]), dtype_bits(a["inputDataType"])))
         elif base.startswith("Elementwise"):
             ch = int(a["out_shape"][-1]) if "out_shape" in a else int(a["lhs_shape"][-1])
-            units.append(_simple_unit(n, "PE", ch, _bits(a.get("lhs_dtype", "INT32"))))
+            units.append(_simple_unit(n, "PE", ch, dtype_bits(a.get("lhs_dtype", "INT32"))))
         elif base == "UpsampleNearestNeighbour":
-            units.append(_simple_unit(n, "SIMD", int(a["NumChannels"]), _bits(a["inputDataType"])))
+            units.append(_simple_unit(n, "SIMD", int(a["NumChannels"]), dtype_bits(a["inputDataType"])))
         else:
             raise FoldingError(f"{n.name}: no folding rule for op type {n.op_type}")
     return units

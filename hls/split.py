@@ -25,8 +25,8 @@ from onnx import helper
 
 from golden.cycles import exp_cycles
 from golden.node import NodeView
-
-HW_DOMAIN = "finn.custom_op.fpgadataflow"
+from hls.folding import MVAU_MAX_SIMD_FOLD, dtype_bits
+from hls.steps import HW_DOMAIN
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,6 @@ class Split:
     @classmethod
     def from_attr(cls, v) -> Split:
         return cls(*(int(x) for x in v))
-
-
-def _bits(dtype: str) -> int:
-    return int("".join(c for c in dtype if c.isdigit()) or 1)
 
 
 def split_views(v: NodeView, s: Split) -> list[NodeView]:
@@ -92,14 +88,16 @@ def split_cycles(v: NodeView, s: Split) -> int:
     return max(exp_cycles(x) for x in split_views(v, s))
 
 
-def split_candidates(v: NodeView, max_bits: int, max_simd_fold: int = 1024) -> list[tuple[Split, int, int]]:
+def split_candidates(
+    v: NodeView, max_bits: int, max_simd_fold: int = MVAU_MAX_SIMD_FOLD
+) -> list[tuple[Split, int, int]]:
     """(split, cycles, MAC units) for every SIMD and fold F that PE | MH cannot reach: the fewest
     PEs, ceil(MH/F), and among those the widest concat. Cycles here are the MVAU/concat formula;
     the caller keeps the useful ones and re-scores them with ``split_cycles``."""
     a = v.attrs
     mh, mw = int(a["MH"]), int(a["MW"])
     n = math.prod(int(x) for x in a.get("numInputVectors", [1]))
-    wb, ib, ob = _bits(a["weightDataType"]), _bits(a["inputDataType"]), _bits(a["outputDataType"])
+    wb, ib, ob = (dtype_bits(a[k]) for k in ("weightDataType", "inputDataType", "outputDataType"))
     out = []
     for simd in (d for d in range(1, mw + 1) if mw % d == 0):
         if simd * ib > max_bits or mw > simd * max_simd_fold:

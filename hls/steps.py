@@ -18,6 +18,7 @@ from qonnx.transformation.general import GiveUniqueNodeNames
 from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
 
+from golden.node import CODEGEN_ATTRS
 from hls.lower import LoweringError
 
 FPGA_PART = "xczu7ev-ffvc1156-2-e"  # only used for resource-estimate formulas and HLS scripts
@@ -38,18 +39,6 @@ PREFERRED_STYLE = {
     "StreamingDataWidthConverter": "hls",
     "StreamingFIFO": "rtl",
 }
-
-
-# Results of code generation: they describe where a backend wrote its files, not the layer.
-CODEGEN_ATTRS = (
-    "code_gen_dir_ipgen",
-    "code_gen_dir_cppsim",
-    "executable_path",
-    "ipgen_path",
-    "ip_path",
-    "ip_vlnv",
-    "gen_top_module",
-)
 
 
 def seed_names() -> None:
