@@ -16,7 +16,6 @@ Reads the configuration's build directory (``model.qonnx.onnx``, ``export.json``
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -28,11 +27,9 @@ import onnx
 from qonnx.core.modelwrapper import ModelWrapper
 
 from hls.lower import LoweringError
-from hwcsp.buildcfg import BuildConfig, atomic_dir
+from golden.fsutil import atomic_dir
+from hwcsp.buildcfg import DEFAULT_MACS, BuildConfig, Variant
 from hwcsp.errors import UserError
-
-DEFAULT_MACS = 2048
-
 
 class FlowInputError(UserError, ValueError):
     pass
@@ -53,15 +50,7 @@ class HlsRequest:
 
     @property
     def variant(self) -> str:
-        tail = "" if self.split else "-nosplit"
-        if self.fifo_depths is not None:
-            try:
-                tail += "-fifo" + hashlib.sha256(Path(self.fifo_depths).read_bytes()).hexdigest()[:8]
-            except OSError as e:
-                raise FlowInputError(f"FIFO depths file {self.fifo_depths}: {e.strerror}") from e
-        if self.target_fps is not None:
-            return f"hls-f{self.target_fps:g}{tail}"
-        return f"hls-m{self.macs or DEFAULT_MACS}{tail}"
+        return Variant(self.macs, self.target_fps, self.split, self.fifo_depths).name
 
 
 class _Steps:

@@ -10,10 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -73,43 +69,44 @@ class BuildConfig:
             )
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+DEFAULT_MACS = 2048
 
 
-@contextmanager
-def atomic_dir(target: Path) -> Iterator[Path]:
-    """Yield a temporary sibling directory that replaces ``target`` only if the block succeeds."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-    os.replace(tmp, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+class VariantError(UserError, ValueError):
+    pass
 
 
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write a file so readers never see it half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+@dataclass(frozen=True)
+class Variant:
+    """One folding variant of a configuration, and the name of its directory below the build
+    directory: ``hls-m<MACS>`` or ``hls-f<TARGET_FPS>``, ``-nosplit`` with PE | MH folding only,
+    ``-fifo<sha8 of the depths file>`` with FIFO depths sized by ``sim.fifo_sizing``."""
+
+    macs: int | None = None
+    target_fps: float | None = None
+    split: bool = True
+    fifo_depths: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.macs is not None and self.target_fps is not None:
+            raise VariantError("give a MAC budget or a target fps, not both")
+        if self.macs is not None and self.macs < 1:
+            raise VariantError(f"MAC budget {self.macs}: must be a positive number of MAC units")
+        if self.target_fps is not None and not self.target_fps > 0:
+            raise VariantError(f"target fps {self.target_fps:g}: must be positive")
+
+    @property
+    def budget(self) -> int:
+        return self.macs or DEFAULT_MACS
+
+    @property
+    def name(self) -> str:
+        tail = "" if self.split else "-nosplit"
+        if self.fifo_depths is not None:
+            try:
+                tail += "-fifo" + hashlib.sha256(Path(self.fifo_depths).read_bytes()).hexdigest()[:8]
+            except OSError as e:
+                raise VariantError(f"FIFO depths file {self.fifo_depths}: {e.strerror}") from e
+        if self.target_fps is not None:
+            return f"hls-f{self.target_fps:g}{tail}"
+        return f"hls-m{self.budget}{tail}"

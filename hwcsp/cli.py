@@ -123,7 +123,8 @@ def resolve_config(args):
     Without ``--ckpt`` a shipped trained checkpoint of the same configuration is the default
     (``--seeded`` forces seeded, calibrated weights).
     """
-    from hwcsp.buildcfg import BuildConfig, sha256_file
+    from golden.fsutil import sha256_file
+    from hwcsp.buildcfg import BuildConfig
     from hwcsp.registry import get_entry
 
     entry = get_entry(args.model)

@@ -1,7 +1,9 @@
-"""The base class of errors caused by the user's input (printed as one line, exit code 2)."""
+"""Errors caused by the user's input (printed as one line, exit code 2)."""
+
+from golden.errors import HwcspError
 
 
-class UserError(Exception):
+class UserError(HwcspError):
     """Bad input: unknown model, unusable checkpoint, stale build directory, ..."""
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from hwcsp.buildcfg import atomic_write
+from golden.fsutil import atomic_write
 from hwcsp.errors import UserError
 
 FORMAT = "hwcsp-checkpoint"

@@ -184,7 +184,7 @@ class _Loaded:
 
 
 def cmd_eval(args) -> int:
-    from hwcsp.buildcfg import atomic_write
+    from golden.fsutil import atomic_write
     from quant.decode import PostProcess
     from quant.evaluate import check_classes, coco_eval_set, digits_eval_set, evaluate
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from hwcsp.buildcfg import atomic_write
+from golden.fsutil import atomic_write
 from hwcsp.errors import UserError
 from quant.decode import Detections
 

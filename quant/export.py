@@ -23,7 +23,8 @@ import brevitas.nn as qnn
 import onnx
 import torch
 
-from hwcsp.buildcfg import BuildConfig, atomic_write, sha256_file
+from golden.fsutil import atomic_write, sha256_file
+from hwcsp.buildcfg import BuildConfig
 from hwcsp.graph import Output
 from hwcsp.modules import ConvBN
 from hwcsp.net import CSPNet, _key

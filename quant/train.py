@@ -42,7 +42,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from hwcsp.buildcfg import atomic_dir, atomic_write, sha256_file
+from golden.fsutil import atomic_dir, atomic_write, sha256_file
 from hwcsp.errors import UserError
 from quant.anchors import Level, fit_levels, levels_from_meta, levels_of_graph, levels_to_json, mean_best_iou
 from quant.checkpoint import CheckpointError, check_matches, load_checkpoint, save_checkpoint
