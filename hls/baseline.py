@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 
-from hls.folding import MAX_STREAM_BITS, bottleneck, folding_units, mac_units
+from hls.constants import FINN_MVAU_WWIDTH_MAX, MAX_STREAM_BITS
+from hls.folding import bottleneck, folding_units, mac_units
 from hls.steps import insert_dwc
 
 
@@ -43,7 +44,7 @@ def setfolding_sweep(model: ModelWrapper, budget: int, n_targets: int = 24) -> B
     level = finn_log.level
     finn_log.setLevel(logging.ERROR)  # SetFolding warns for every layer that misses a target
     try:
-        for wmax in (36, MAX_STREAM_BITS):  # FINN's default weight-stream limit, and none
+        for wmax in (FINN_MVAU_WWIDTH_MAX, MAX_STREAM_BITS):  # FINN's default weight-stream limit, and none
             for t in targets:
                 m = ModelWrapper(model.model.__deepcopy__())
                 m = m.transform(SetFolding(target_cycles_per_frame=t, mvau_wwidth_max=wmax))

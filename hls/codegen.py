@@ -15,7 +15,7 @@ from pathlib import Path
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
-from hls.steps import FPGA_PART
+from hls.constants import FPGA_PART
 
 TEXT_SUFFIXES = {".cpp", ".h", ".hpp", ".tcl", ".v", ".sv", ".vh", ".dat", ".txt", ".json"}
 

@@ -26,10 +26,11 @@ from pathlib import Path
 import onnx
 from qonnx.core.modelwrapper import ModelWrapper
 
-from hls.lower import LoweringError
 from golden.fsutil import atomic_dir
+from hls.lower import LoweringError
 from hwcsp.buildcfg import DEFAULT_MACS, BuildConfig, Variant
 from hwcsp.errors import UserError
+
 
 class FlowInputError(UserError, ValueError):
     pass

@@ -31,9 +31,7 @@ import onnx
 from golden.cycles import exp_cycles
 from golden.node import NodeView, decode_attr, split_op_type
 from golden.streams import in_elems_per_beat, out_elems_per_beat
-
-MAX_STREAM_BITS = 8191  # finn.util.basic.MAX_ALLOWED_AP_INT_W
-MVAU_MAX_SIMD_FOLD = 1024  # MVAU_hls: MW / SIMD <= 1024
+from hls.constants import MAX_STREAM_BITS, MVAU_MAX_SIMD_FOLD
 
 
 class FoldingError(ValueError):

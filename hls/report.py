@@ -13,7 +13,7 @@ from qonnx.custom_op.registry import getCustomOp
 from golden.cycles import exp_cycles
 from golden.memlayout import mvau_weight_layout, threshold_layout
 from golden.node import NodeView
-from hls.steps import FPGA_PART
+from hls.constants import FPGA_PART
 
 
 @dataclass

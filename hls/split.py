@@ -24,9 +24,9 @@ import numpy as np
 from onnx import helper
 
 from golden.cycles import exp_cycles
-from golden.node import NodeView
-from hls.folding import MVAU_MAX_SIMD_FOLD, dtype_bits
-from hls.steps import HW_DOMAIN
+from golden.node import HW_DOMAIN, NodeView
+from hls.constants import MVAU_MAX_SIMD_FOLD
+from hls.folding import dtype_bits
 
 
 @dataclass(frozen=True)

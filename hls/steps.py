@@ -18,11 +18,10 @@ from qonnx.transformation.general import GiveUniqueNodeNames
 from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
 
-from golden.node import CODEGEN_ATTRS
+from golden.node import CODEGEN_ATTRS, HW_DOMAIN
+from hls.constants import FPGA_PART
 from hls.lower import LoweringError
 
-FPGA_PART = "xczu7ev-ffvc1156-2-e"  # only used for resource-estimate formulas and HLS scripts
-HW_DOMAIN = "finn.custom_op.fpgadataflow"
 # Implementation style per op: HLS where FINN has it (MVAU with thresholds has no RTL variant);
 # finn-plus has only RTL sliding windows, padding and FIFOs.
 PREFERRED_STYLE = {

@@ -14,8 +14,9 @@ from onnx import helper
 
 from golden.cycles import exp_cycles
 from golden.node import NodeView
+from hls.constants import MAX_STREAM_BITS
 from hls.flow import HlsRequest, run
-from hls.folding import MAX_STREAM_BITS, _mvau_unit, balance, folding_units
+from hls.folding import _mvau_unit, balance, folding_units
 from hls.split import Split, split_candidates, split_views
 
 try:
