@@ -29,6 +29,7 @@ from functools import reduce
 import onnx
 
 from golden.cycles import exp_cycles
+from golden.datatypes import parse_dtype
 from golden.node import NodeView, decode_attr, split_op_type
 from golden.streams import in_elems_per_beat, out_elems_per_beat
 from hls.constants import MAX_STREAM_BITS, MVAU_MAX_SIMD_FOLD
@@ -40,10 +41,6 @@ class FoldingError(ValueError):
 
 def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def dtype_bits(dtype: str) -> int:
-    return int("".join(c for c in dtype if c.isdigit()) or 1)
 
 
 @dataclass(frozen=True)
@@ -89,8 +86,7 @@ def light_view(node: onnx.NodeProto, **attrs) -> NodeView:
 def _mvau_unit(node, split: bool = False) -> Unit:
     v = light_view(node)
     mh, mw = int(v.attrs["MH"]), int(v.attrs["MW"])
-    wb, ib = dtype_bits(v.attrs["weightDataType"]), dtype_bits(v.attrs["inputDataType"])
-    ob = dtype_bits(v.attrs["outputDataType"])
+    wb, ib, ob = (parse_dtype(v.attrs[k]).bits for k in ("weightDataType", "inputDataType", "outputDataType"))
     choices = []
     for pe in divisors(mh):
         for simd in divisors(mw):
@@ -128,7 +124,8 @@ def _split_choices(node, v: NodeView, plain: list[Choice]) -> list[Choice]:
     return out
 
 
-def _simple_unit(node, attr: str, channels: int, bits: int, extra=None) -> Unit:
+def _simple_unit(node, attr: str, channels: int, dtype: str, extra=None) -> Unit:
+    bits = parse_dtype(dtype).bits
     choices = []
     for p in divisors(channels):
         if p * bits > MAX_STREAM_BITS:
@@ -141,7 +138,7 @@ def _simple_unit(node, attr: str, channels: int, bits: int, extra=None) -> Unit:
 def _swg_unit(node) -> Unit:
     v = light_view(node)
     c = int(v.attrs["IFMChannels"])
-    bits = dtype_bits(v.attrs["inputDataType"])
+    bits = parse_dtype(v.attrs["inputDataType"]).bits
     k = math.prod(int(x) for x in v.attrs["ConvKernelDim"])
     choices = []
     for simd in divisors(c):
@@ -156,7 +153,7 @@ def _swg_unit(node) -> Unit:
 
 def _dw_pool_unit(swg, pool) -> Unit:
     c = int(light_view(pool).attrs["Channels"])
-    bits = dtype_bits(light_view(swg).attrs["inputDataType"])
+    bits = parse_dtype(light_view(swg).attrs["inputDataType"]).bits
     choices = []
     for p in divisors(c):
         if p * bits > MAX_STREAM_BITS:
@@ -197,18 +194,18 @@ def folding_units(graph: onnx.GraphProto, split: bool = False) -> list[Unit]:
             ):
                 raise FoldingError(f"{n.name}: a Pool must be fed by a sliding window")
         elif base == "FMPadding":
-            units.append(_simple_unit(n, "SIMD", int(a["NumChannels"]), dtype_bits(a["inputDataType"])))
+            units.append(_simple_unit(n, "SIMD", int(a["NumChannels"]), a["inputDataType"]))
         elif base in ("StreamingConcat", "StreamingSplit"):
             g = reduce(math.gcd, [int(x) for x in a["ChannelsPerStream"]])
             dt = a.get("inputDataType") or a.get("inputDataTypes")[0]
-            units.append(_simple_unit(n, "SIMD", g, dtype_bits(dt)))
+            units.append(_simple_unit(n, "SIMD", g, dt))
         elif base in ("Thresholding", "DuplicateStreams"):
-            units.append(_simple_unit(n, "PE", int(a["NumChannels"]), dtype_bits(a["inputDataType"])))
+            units.append(_simple_unit(n, "PE", int(a["NumChannels"]), a["inputDataType"]))
         elif base.startswith("Elementwise"):
             ch = int(a["out_shape"][-1]) if "out_shape" in a else int(a["lhs_shape"][-1])
-            units.append(_simple_unit(n, "PE", ch, dtype_bits(a.get("lhs_dtype", "INT32"))))
+            units.append(_simple_unit(n, "PE", ch, a.get("lhs_dtype", "INT32")))
         elif base == "UpsampleNearestNeighbour":
-            units.append(_simple_unit(n, "SIMD", int(a["NumChannels"]), dtype_bits(a["inputDataType"])))
+            units.append(_simple_unit(n, "SIMD", int(a["NumChannels"]), a["inputDataType"]))
         else:
             raise FoldingError(f"{n.name}: no folding rule for op type {n.op_type}")
     return units

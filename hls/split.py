@@ -24,9 +24,9 @@ import numpy as np
 from onnx import helper
 
 from golden.cycles import exp_cycles
+from golden.datatypes import parse_dtype
 from golden.node import HW_DOMAIN, NodeView
 from hls.constants import MVAU_MAX_SIMD_FOLD
-from hls.folding import dtype_bits
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def split_candidates(
     a = v.attrs
     mh, mw = int(a["MH"]), int(a["MW"])
     n = math.prod(int(x) for x in a.get("numInputVectors", [1]))
-    wb, ib, ob = (dtype_bits(a[k]) for k in ("weightDataType", "inputDataType", "outputDataType"))
+    wb, ib, ob = (parse_dtype(a[k]).bits for k in ("weightDataType", "inputDataType", "outputDataType"))
     out = []
     for simd in (d for d in range(1, mw + 1) if mw % d == 0):
         if simd * ib > max_bits or mw > simd * max_simd_fold:
