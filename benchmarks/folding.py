@@ -28,6 +28,7 @@ def main(argv: list[str]) -> int:
     from hls.finn_env import boot
     from hls.flow import load_export, prepare
     from hls.folding import apply_folding, balance, bottleneck
+    from hls.split import split_mvaus
     from hls.steps import insert_dwc, seed_names
     from hwcsp.buildcfg import BuildConfig
     from quant.export import export
@@ -48,7 +49,7 @@ def main(argv: list[str]) -> int:
 
         ours = ModelWrapper(base_model.model.__deepcopy__())
         r = balance(ours.graph, mac_budget=budget, split=True)
-        cycles, _ = bottleneck(insert_dwc(apply_folding(ours, r.attrs)).graph)
+        cycles, _ = bottleneck(insert_dwc(split_mvaus(apply_folding(ours, r.attrs), r.attrs)).graph)
         t_ours = time.perf_counter() - t
         plain = ModelWrapper(base_model.model.__deepcopy__())
         rp = balance(plain.graph, mac_budget=budget, split=False)

@@ -116,7 +116,7 @@ def run(req: HlsRequest, log=print) -> Path:
     from hls.finn_env import boot
     from hls.folding import FoldingError, apply_folding, balance, bottleneck, mac_units
     from hls.report import estimate, estimates_json, folding_json, plot_cycles, report_md
-    from hls.split import split_records
+    from hls.split import split_mvaus, split_records
     from hls.verify import verify_generic
 
     cfg, spec, qmodel = load_export(req.build_dir)
@@ -145,7 +145,7 @@ def run(req: HlsRequest, log=print) -> Path:
                     raise FlowInputError(f"impossible folding request: {e}") from e
                 base = setfolding_sweep(model, budget) if req.baseline else None
                 splits = split_records(model.graph, fold.attrs)
-                model = apply_folding(model, fold.attrs)
+                model = split_mvaus(apply_folding(model, fold.attrs), fold.attrs)
             with st("insert width converters and FIFOs"):
                 model = steps.insert_dwc(model)
                 fifos = reconvergent_fifos(

@@ -33,6 +33,7 @@ from golden.datatypes import parse_dtype
 from golden.node import NodeView, decode_attr, split_op_type
 from golden.streams import in_elems_per_beat, out_elems_per_beat
 from hls.constants import MAX_STREAM_BITS, MVAU_MAX_SIMD_FOLD
+from hls.split import Split, split_candidates, split_cycles
 
 
 class FoldingError(ValueError):
@@ -107,8 +108,6 @@ def _mvau_unit(node, split: bool = False) -> Unit:
 
 def _split_choices(node, v: NodeView, plain: list[Choice]) -> list[Choice]:
     """The split foldings (hls.split) that beat every plain choice at least as fast."""
-    from hls.split import split_candidates, split_cycles
-
     cands = sorted(split_candidates(v, MAX_STREAM_BITS), key=lambda t: (t[1], t[2]))
     plain_sorted = sorted((c.cycles, c.cost) for c in plain)
     plain_cycles = [cy for cy, _ in plain_sorted]
@@ -216,8 +215,6 @@ def _epb(node, attrs: dict, side: str, ind: int) -> int:
     a = dict(attrs.get(node.name, {}))
     split = a.pop("split", None)
     if split is not None and side == "out":
-        from hls.split import Split
-
         return Split.from_attr(split).cat_simd
     v = light_view(node, **a)
     return int(in_elems_per_beat(v, ind) if side == "in" else out_elems_per_beat(v, ind))
@@ -330,28 +327,18 @@ def balance_units(
 
 
 def apply_folding(model, attrs: dict[str, dict]):
-    """Write folding attributes into a qonnx ModelWrapper of a specialised graph and apply its
-    MVAU splits. Returns the model: with splits a new, re-specialised (and renamed) one."""
+    """Write the folding attributes (PE, SIMD, parallel_window) of ``attrs`` into a qonnx
+    ModelWrapper of a specialised graph, in place; returns it. MVAU splits (the ``split``
+    entries) are left to ``hls.split.split_mvaus``, the flow's next step."""
     from qonnx.custom_op.registry import getCustomOp
 
-    from hls.split import Split, split_mvau
-
     names = {n.name: n for n in model.graph.node}
-    splits = {}
     for name, a in attrs.items():
         inst = getCustomOp(names[name])
         for k, v in a.items():
-            if k == "split":
-                splits[name] = Split.from_attr(v)
-            else:
+            if k != "split":
                 inst.set_nodeattr(k, int(v))
-    if not splits:
-        return model
-    from hls.steps import specialize
-
-    for name, s in sorted(splits.items()):
-        split_mvau(model, name, s)
-    return specialize(model)
+    return model
 
 
 def mac_units(graph: onnx.GraphProto) -> int:

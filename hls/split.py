@@ -27,6 +27,7 @@ from golden.cycles import exp_cycles
 from golden.datatypes import parse_dtype
 from golden.node import HW_DOMAIN, NodeView
 from hls.constants import MVAU_MAX_SIMD_FOLD
+from hls.steps import specialize
 
 
 @dataclass(frozen=True)
@@ -224,3 +225,15 @@ def split_mvau(model, name: str, s: Split) -> None:
     for t in node.input[1:]:
         if not any(t in n.input for n in g.node):
             g.initializer.remove(next(i for i in g.initializer if i.name == t))
+
+
+def split_mvaus(model, attrs: dict[str, dict]):
+    """Apply the MVAU splits of a folding (the ``split`` entries of ``attrs``, written by
+    ``hls.folding.balance``) to a qonnx ModelWrapper whose folding attributes are set. Returns the
+    model: without splits unchanged, with splits a new, re-specialised one (nodes renamed)."""
+    splits = {name: Split.from_attr(a["split"]) for name, a in attrs.items() if "split" in a}
+    if not splits:
+        return model
+    for name, s in sorted(splits.items()):
+        split_mvau(model, name, s)
+    return specialize(model)
