@@ -165,6 +165,17 @@ def reconvergent_fifos(
     return decisions
 
 
+def merge_depths(
+    liveness: list[FifoDecision], sized: dict[tuple[str, int], int]
+) -> dict[tuple[str, int], int]:
+    """Depth (beats) per (join node, input index): the liveness bound of ``reconvergent_fifos``,
+    united with depths sized by simulation (``sized_fifo_depths``), never below the bound."""
+    depths = {(f.join, f.input_index): f.depth for f in liveness}
+    for key, d in sized.items():
+        depths[key] = max(depths.get(key, 0), d)
+    return depths
+
+
 def sized_fifo_depths(path, graph: onnx.GraphProto) -> dict[tuple[str, int], int]:
     """(consumer node, input index) -> depth from a ``sim.fifo_sizing`` result (fifo_depths.json).
 

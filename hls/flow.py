@@ -112,7 +112,7 @@ def run(req: HlsRequest, log=print) -> Path:
     from hls import steps
     from hls.baseline import setfolding_sweep
     from hls.codegen import generate
-    from hls.fifo import reconvergent_fifos, sized_fifo_depths
+    from hls.fifo import merge_depths, reconvergent_fifos, sized_fifo_depths
     from hls.finn_env import boot
     from hls.folding import FoldingError, apply_folding, balance, bottleneck, mac_units
     from hls.report import estimate, estimates_json, folding_json, plot_cycles, report_md
@@ -151,16 +151,13 @@ def run(req: HlsRequest, log=print) -> Path:
                 fifos = reconvergent_fifos(
                     model.graph, steps.node_shapes(model), steps.beats_per_pixel(model)
                 )
-                depths = {(f.join, f.input_index): f.depth for f in fifos}
                 sized = {}
                 if req.fifo_depths is not None:
                     try:
                         sized = sized_fifo_depths(req.fifo_depths, model.graph)
                     except ValueError as e:
                         raise FlowInputError(str(e)) from e
-                    for key, d in sized.items():  # never below the liveness bound
-                        depths[key] = max(depths.get(key, 0), d)
-                model = steps.insert_fifos(model, depths)
+                model = steps.insert_fifos(model, merge_depths(fifos, sized))
             generic = model.transform(steps.Despecialize())
             io_spec, tensor_map, act_scales = _software_side(cfg, spec, low, model)
             with st("verify: FINN execution of the generic graph == qonnx, integer codes"):
