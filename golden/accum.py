@@ -23,7 +23,7 @@ import onnx
 
 from golden.datatypes import DType, parse_dtype, smallest_dtype
 from golden.errors import GoldenError
-from golden.node import NodeView
+from golden.node import NodeView, load_model
 
 FLOAT32_EXACT = 1 << 24
 FLOAT64_EXACT = 1 << 53
@@ -137,8 +137,6 @@ def mvau_acc_range(node: NodeView) -> AccRange:
 
 
 def _views(model: onnx.ModelProto | str | Path) -> list[NodeView]:
-    from golden.execute import load_model  # late: execute imports ops, which imports this module
-
     m = load_model(model)
     return [NodeView.from_onnx(n, m.graph) for n in m.graph.node if n.op_type.startswith("MVAU")]
 

@@ -25,27 +25,9 @@ from golden.accum import check_accumulators, mvau_acc_range
 from golden.blas import blas_threads
 from golden.datatypes import DType, graph_dtype_names, parse_dtype, storage_dtype
 from golden.errors import GoldenError
-from golden.node import NodeView
+from golden.node import HW_DOMAIN, NodeView, load_model
 from golden.ops import OPS, run_node
 from golden.streams import out_dtype
-
-HW_DOMAIN = "finn.custom_op.fpgadataflow"
-
-
-def load_model(model: onnx.ModelProto | str | Path) -> onnx.ModelProto:
-    """The model itself, or the ONNX file read from disk; unreadable / non-ONNX files are a GoldenError."""
-    if isinstance(model, onnx.ModelProto):
-        return model
-    path = Path(model)
-    if not path.is_file():
-        raise GoldenError(f"{path}: no such ONNX file")
-    try:
-        m = onnx.load(str(path))
-    except Exception as e:  # protobuf's DecodeError and friends: anything onnx cannot parse
-        raise GoldenError(f"{path} is not a readable ONNX model (truncated or corrupt?): {e}") from e
-    if not m.graph.node or not m.graph.output:
-        raise GoldenError(f"{path} is not an ONNX model of a dataflow graph (no nodes or no outputs)")
-    return m
 
 
 def _declared_shape(vi: onnx.ValueInfoProto) -> list[int] | None:

@@ -3,13 +3,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from golden.errors import GoldenError
+
 BACKENDS = ("hls", "rtl")
+HW_DOMAIN = "finn.custom_op.fpgadataflow"  # the ONNX domain of FINN's HW layers
+
+
+def load_model(model: onnx.ModelProto | str | Path) -> onnx.ModelProto:
+    """The model itself, or the ONNX file read from disk; unreadable / non-ONNX files are a GoldenError."""
+    if isinstance(model, onnx.ModelProto):
+        return model
+    path = Path(model)
+    if not path.is_file():
+        raise GoldenError(f"{path}: no such ONNX file")
+    try:
+        m = onnx.load(str(path))
+    except Exception as e:  # protobuf's DecodeError and friends: anything onnx cannot parse
+        raise GoldenError(f"{path} is not a readable ONNX model (truncated or corrupt?): {e}") from e
+    if not m.graph.node or not m.graph.output:
+        raise GoldenError(f"{path} is not an ONNX model of a dataflow graph (no nodes or no outputs)")
+    return m
 
 
 def split_op_type(op_type: str) -> tuple[str, str]:
