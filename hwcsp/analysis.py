@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from hwcsp.graph import Conv, MaxPool
-from hwcsp.net import CSPNet, _key
+from hwcsp.net import CSPNet, layer_key
 
 
 @dataclass
@@ -84,7 +84,7 @@ def analyze(net: CSPNet, size: int) -> ModelStats:
     shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
     hooks = []
     for n in net.graph.nodes:
-        mod = net.layers[_key(n.name)]
+        mod = net.layers[layer_key(n.name)]
 
         def hook(_m, args, out, name=n.name):
             first = args[0] if args else None
@@ -110,7 +110,7 @@ def analyze(net: CSPNet, size: int) -> ModelStats:
         macs = flops = params = params_all = cio = 0
         if n.op == "conv":
             s: Conv = n.attrs
-            conv = net.layers[_key(n.name)].conv
+            conv = net.layers[layer_key(n.name)].conv
             params = conv.weight.numel()
             params_all = params + (4 * s.cout if s.bn else s.cout)
             macs = params * outs[2] * outs[3]

@@ -22,7 +22,8 @@ from hwcsp.modules import Upsample as UpsampleModule
 from hwcsp.quant import QuantConfig
 
 
-def _key(name: str) -> str:
+def layer_key(name: str) -> str:
+    """The module-dict key of a graph layer (dots are not allowed in ``nn.ModuleDict`` keys)."""
     return name.replace(".", "_")
 
 
@@ -120,7 +121,7 @@ class CSPNet(nn.Module):
         self.layers = nn.ModuleDict()
         self.acts = nn.ModuleDict()
         for n in graph.nodes:
-            k = _key(n.name)
+            k = layer_key(n.name)
             if n.op == "input":
                 self.layers[k] = make_input_quant(self.quant)
             elif n.op == "conv":
@@ -147,7 +148,7 @@ class CSPNet(nn.Module):
             bits = None
             if self.quant:  # the pooled classifier features keep 8 bits
                 bits = 8 if _is_gap(graph, g) else qcfg.act_bits(g)
-            self.acts[_key(g)] = make_act(bits)
+            self.acts[layer_key(g)] = make_act(bits)
         self._groups = groups
         self._classifier = [n.attrs.kind for n in graph.outputs()] == ["logits"]
 
@@ -166,7 +167,7 @@ class CSPNet(nn.Module):
         env: dict[str, object] = {}
         outs = []
         for n in self.graph.nodes:
-            mod = self.layers[_key(n.name)]
+            mod = self.layers[layer_key(n.name)]
             args = [env[i] for i in n.inputs]
             if n.op == "input":
                 y = mod(x)
@@ -178,7 +179,7 @@ class CSPNet(nn.Module):
             else:
                 y = mod(*args)
             if self._quantizes(n):
-                y = self.acts[_key(self._groups[n.name])](y)
+                y = self.acts[layer_key(self._groups[n.name])](y)
             env[n.name] = y
             if taps is not None:
                 taps[n.name] = y

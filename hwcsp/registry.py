@@ -1,12 +1,12 @@
-"""Model registry in the timm style: ``@register_model`` on a function returning an ``Arch``."""
+"""Model registry in the timm style: look up, list and build the models registered with
+``hwcsp.entries.register_model`` (the model modules are imported here, so they register first)."""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
-from dataclasses import dataclass
 
-from hwcsp.arch import Arch, ClassifierHead, build_graph
+from hwcsp.arch import build_graph
+from hwcsp.entries import REGISTRY, ModelEntry
 from hwcsp.errors import UserError
 from hwcsp.graph import Graph
 
@@ -16,34 +16,8 @@ class UnknownModelError(UserError, KeyError):
         return str(self.args[0])
 
 
-@dataclass(frozen=True)
-class ModelEntry:
-    name: str
-    fn: Callable[[], Arch]
-    paper_size: int  # input size of the paper's table row
-    doc: str
-
-    @property
-    def arch(self) -> Arch:
-        return self.fn()
-
-    @property
-    def task(self) -> str:
-        return "classify" if isinstance(self.arch.head, ClassifierHead) else "detect"
-
-
-_REGISTRY: dict[str, ModelEntry] = {}
-
-
-def register_model(name: str, paper_size: int):
-    def deco(fn: Callable[[], Arch]):
-        if name in _REGISTRY:
-            raise ValueError(f"model '{name}' registered twice")
-        doc = (fn.__doc__ or "").strip()
-        _REGISTRY[name] = ModelEntry(name, fn, paper_size, doc)
-        return fn
-
-    return deco
+class InputSizeError(UserError, ValueError):
+    pass
 
 
 def _load() -> None:
@@ -53,20 +27,34 @@ def _load() -> None:
 
 def list_models(task: str | None = None) -> list[str]:
     _load()
-    return sorted(n for n, e in _REGISTRY.items() if task is None or e.task == task)
+    return sorted(n for n, e in REGISTRY.items() if task is None or e.task == task)
 
 
 def get_entry(name: str) -> ModelEntry:
     _load()
-    if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, _REGISTRY, n=3)
+    if name not in REGISTRY:
+        close = difflib.get_close_matches(name, REGISTRY, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise UnknownModelError(f"unknown model '{name}'.{hint} Known models: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
+        raise UnknownModelError(f"unknown model '{name}'.{hint} Known models: {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[name]
 
 
 def model_graph(name: str, *, width: float = 1.0, num_classes: int | None = None) -> Graph:
     return build_graph(get_entry(name).arch, width=width, num_classes=num_classes)
+
+
+def check_size(name: str, size: int) -> None:
+    """Refuse an input size that is not a positive multiple of the model's total stride,
+    naming the valid sizes nearby."""
+    stride = model_graph(name).total_stride()
+    if size >= stride and size % stride == 0:
+        return
+    below = max(stride, size // stride * stride)
+    near = sorted({below, below + stride} if size >= stride else {stride, 2 * stride})
+    raise InputSizeError(
+        f"size {size}: {name} needs a positive multiple of its total stride {stride} "
+        f"(nearby: {', '.join(map(str, near))})"
+    )
 
 
 def create_model(
@@ -86,6 +74,8 @@ def create_model(
     from hwcsp.quant import QuantConfig
 
     entry = get_entry(name)
+    if size is not None:
+        check_size(name, size)
     graph = model_graph(name, width=width, num_classes=num_classes)
     qcfg = None
     if quant:

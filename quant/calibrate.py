@@ -19,7 +19,7 @@ from brevitas.quant_tensor import QuantTensor
 
 from hwcsp.errors import UserError
 from hwcsp.modules import ConvBN
-from hwcsp.net import CSPNet, _key
+from hwcsp.net import CSPNet, layer_key
 from hwcsp.quant import INPUT_SCALE, is_power_of_two, set_act_scale
 
 MIN_CODE_SHARE = 0.5  # each activation tensor uses at least half of its codes ...
@@ -76,7 +76,7 @@ def calibrate(
 
     for n in net.graph.nodes:
         if n.op == "conv" and set_bn:
-            hooks.append(net.layers[_key(n.name)].register_forward_pre_hook(bn_hook))
+            hooks.append(net.layers[layer_key(n.name)].register_forward_pre_hook(bn_hook))
     for g, mod in net.acts.items():
         hooks.append(mod.register_forward_pre_hook(lambda m, a, g=g: act_hook(m, a, g)))
     try:

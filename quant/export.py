@@ -27,7 +27,7 @@ from golden.fsutil import atomic_write, sha256_file
 from hwcsp.buildcfg import BuildConfig
 from hwcsp.graph import Output
 from hwcsp.modules import ConvBN
-from hwcsp.net import CSPNet, _key
+from hwcsp.net import CSPNet, layer_key
 from hwcsp.quant import INPUT_BITS, INPUT_SCALE, BiasQuant, WeightQuant
 from hwcsp.registry import create_model
 from quant.calibrate import (
@@ -58,7 +58,7 @@ def fold_batchnorm(net: CSPNet) -> CSPNet:
     for n in out.graph.nodes:
         if n.op != "conv":
             continue
-        mod: ConvBN = out.layers[_key(n.name)]
+        mod: ConvBN = out.layers[layer_key(n.name)]
         if mod.bn is None:
             continue
         w, b = mod.folded()
@@ -144,7 +144,7 @@ def act_tensor_names(model: onnx.ModelProto, net: CSPNet) -> dict[str, str]:
         elif m and m.group(1) in net.acts:
             found[(m.group(1), int(m.group(2) or 0))] = node.output[0]
     for layer, group in net.act_calls():
-        k = _key(group)
+        k = layer_key(group)
         i = count.get(k, 0)
         count[k] = i + 1
         if (k, i) not in found:

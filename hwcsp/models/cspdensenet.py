@@ -9,8 +9,8 @@ reproduces the paper's parameter and BFLOP counts within 2% (see tests/test_anal
 """
 
 from hwcsp.arch import Arch, ClassifierHead, CSPDenseStage
+from hwcsp.entries import register_model
 from hwcsp.models.darknet import prn_head
-from hwcsp.registry import register_model
 
 # (Cout, m, growth) per stage at strides 2, 4, 8, 16, 32.
 _STAGES = ((32, 1, 8), (64, 2, 16), (128, 4, 32), (256, 4, 64), (512, 4, 128))

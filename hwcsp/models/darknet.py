@@ -6,7 +6,7 @@ layer 8, computed by their own convolution so no tensor is sliced in hardware.
 """
 
 from hwcsp.arch import Arch, ClassifierHead, PlainStage, PoolResidual, PRNHead
-from hwcsp.registry import register_model
+from hwcsp.entries import register_model
 
 # yolov3-tiny-prn.cfg anchors and masks (the cfg's second level uses mask 1,2,3).
 PRN_ANCHORS = ((10, 14), (23, 27), (37, 58), (81, 82), (135, 169), (344, 319))
