@@ -16,9 +16,14 @@ from pathlib import Path
 from hwcsp.errors import UserError
 
 BUILD_ROOT = Path(os.environ.get("HWCSP_BUILD", "build"))
+BITS_RANGE = (2, 8)  # weight and activation widths the RTL supports (no bipolar 1-bit mode)
 
 
 class ConfigMismatchError(UserError, RuntimeError):
+    pass
+
+
+class ConfigError(UserError, ValueError):
     pass
 
 
@@ -32,6 +37,19 @@ class BuildConfig:
     num_classes: int = 80
     seed: int = 0  # seeded initialisation; irrelevant (kept 0) with a checkpoint
     ckpt_sha256: str = ""  # "" = seeded, calibrated weights
+
+    def __post_init__(self) -> None:
+        lo, hi = BITS_RANGE
+        for name in ("wbits", "abits"):
+            bits = getattr(self, name)
+            if not lo <= bits <= hi:
+                raise ConfigError(f"{name} {bits}: supported are {lo} to {hi} bits")
+        if self.size < 1:
+            raise ConfigError(f"size {self.size}: must be positive")
+        if not self.width > 0:
+            raise ConfigError(f"width {self.width:g}: must be positive")
+        if self.num_classes < 1:
+            raise ConfigError(f"num_classes {self.num_classes}: must be positive")
 
     @property
     def dirname(self) -> str:

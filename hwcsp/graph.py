@@ -98,3 +98,17 @@ class Graph:
 
     def consumers(self, name: str) -> list[Node]:
         return [n for n in self.nodes if name in n.inputs]
+
+    def total_stride(self) -> int:
+        """The largest factor by which the graph shrinks its input: a valid input size is a
+        multiple of it (every feature map then has whole pixels, and upsampled maps match)."""
+        stride: dict[str, int] = {}
+        for n in self.nodes:
+            ins = [stride[i.split(":")[0]] for i in n.inputs]
+            s = max(ins, default=1)
+            if isinstance(n.attrs, Conv | MaxPool):
+                s *= n.attrs.stride
+            elif isinstance(n.attrs, Upsample):
+                s = max(1, s // n.attrs.scale)
+            stride[n.name] = s
+        return max(stride.values(), default=1)

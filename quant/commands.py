@@ -15,40 +15,12 @@ MODES = ("float", "qat", "int")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 
 
-def add_train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--mode", choices=("float", "qat"), default="qat", help="float training or QAT (default)")
-    p.add_argument("--data", default="digits", help="'digits' or a COCO folder (images/ + instances.json)")
-    p.add_argument("--init", type=Path, help="checkpoint to start from (QAT: the float checkpoint)")
-    p.add_argument("--epochs", type=int, help="epochs (default 10)")
-    p.add_argument("--batch", type=int, help="global batch size (default 32)")
-    p.add_argument("--accum", type=int, help="micro-batches accumulated per rank and step (default 1)")
-    p.add_argument("--lr", type=float, help="peak AdamW learning rate (default 2e-3)")
-    p.add_argument("--weight-decay", type=float, help="AdamW weight decay of conv weights (default 0.05)")
-    p.add_argument("--warmup", type=int, help="warm-up steps (default 300)")
-    p.add_argument(
-        "--scale-lr-mult", type=float, help="learning-rate factor of activation scales (default 1)"
-    )
-    p.add_argument(
-        "--calib-percentile", type=float, help="QAT init: clip at this percentile (default: best loss)"
-    )
-    p.add_argument("--train-images", type=int, help="use the first N training images (default: all)")
-    p.add_argument(
-        "--val-images", type=int, help="val images scored after each epoch (default 1000, 0: none)"
-    )
-    p.add_argument("--threads", type=int, help="torch CPU threads per process")
-    p.add_argument("--out", type=Path, help="run directory (default build/<config>/train-seed<SEED>)")
-    p.add_argument("--resume", action="store_true", help="continue the run in the run directory")
-    p.add_argument("--stop-after", type=int, help="end after epoch N (time-boxing); --resume continues")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--log-shards", action="store_true", help=argparse.SUPPRESS)
-
-
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--mode", choices=MODES, help="float, qat or int execution (default: the checkpoint's kind)"
     )
     p.add_argument("--threads", type=int, help="torch CPU threads")
-    from hwcsp.cli import add_variant_args
+    from quant.args import add_variant_args
 
     add_variant_args(p)  # int mode: which HLS folding variant (default: the --macs 2048 one)
 
@@ -105,8 +77,8 @@ class _Loaded:
     def __init__(self, args, mode_default_int: bool = False):
         import torch
 
-        from hwcsp.cli import resolve_config
         from quant.anchors import levels_from_meta, levels_of_graph
+        from quant.args import resolve_config
         from quant.checkpoint import check_matches, load_checkpoint
 
         self.cfg = resolve_config(args)  # without --ckpt: the shipped checkpoint of the configuration
@@ -128,12 +100,12 @@ class _Loaded:
         self.levels = levels_from_meta(self.meta, levels_of_graph(net))
         self.classes = list(self.meta.get("classes") or [str(i) for i in range(c.num_classes)])
         if self.mode == "int":
-            from hls.flow import HlsRequest
+            from quant.args import variant_of
             from quant.evaluate import IntModel
 
             d = c.path(Path(args.build_root))
             c.check_dir(d)
-            v = d / HlsRequest(d, args.macs, args.target_fps, not args.no_split, args.fifo_depths).variant
+            v = d / variant_of(args).name
             fold = (
                 (
                     f" MACS={args.macs}"

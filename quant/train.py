@@ -42,6 +42,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from golden.errors import HwcspError
 from golden.fsutil import atomic_dir, atomic_write, sha256_file
 from hwcsp.errors import UserError
 from quant.anchors import Level, fit_levels, levels_from_meta, levels_of_graph, levels_to_json, mean_best_iou
@@ -708,8 +709,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m quant.train`` (what ``torchrun`` launches); same arguments as ``hwcsp train``."""
-    from hwcsp.cli import add_config_args
-    from quant.commands import add_train_args
+    from quant.args import add_config_args, add_train_args
 
     p = argparse.ArgumentParser(prog="python -m quant.train", description=__doc__.splitlines()[0])
     add_config_args(p)
@@ -717,7 +717,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         return cmd_train(args)
-    except UserError as e:
+    except HwcspError as e:
         print(f"train: error: {e}", file=sys.stderr)
         return 2
     finally:

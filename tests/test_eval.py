@@ -368,7 +368,7 @@ def test_bad_coco_json_fails_train_and_eval_cleanly(tiny, tmp_path, capsys, corr
 def test_integer_execution_of_the_hls_build_equals_qat(tmp_path):
     """`hwcsp hls` of the shipped trained checkpoint; golden running its model.hw.onnx gives heads
     equal to the QAT model's, hence the same detections and mAP."""
-    from hwcsp.cli import shipped_checkpoint
+    from quant.args import shipped_checkpoint
     from quant.commands import _Loaded
 
     ckpt = str(shipped_checkpoint("cspdensenetb-ref-prn", 128, 0.5, 4, 4))
@@ -389,7 +389,7 @@ def test_shipped_checkpoint_is_the_default_and_detects(tmp_path, capsys):
     """The shipped W4A4 digits detector: under 2 MB, loads with weights_only, is the default
     checkpoint of its configuration, and its QAT execution stays within 3 points of the float
     model's mAP@0.5 (0.912 on these 1000 val images, benchmarks/RESULTS.md)."""
-    from hwcsp.cli import shipped_checkpoint
+    from quant.args import shipped_checkpoint
     from quant.checkpoint import load_checkpoint
 
     ckpt = shipped_checkpoint("cspdensenetb-ref-prn", 128, 0.5, 4, 4)
