@@ -1,6 +1,8 @@
 """Declarative architecture records and their expansion into a ``Graph``.
 
-A model is a stem, a list of stages (each preceded by a 2x2/2 maxpool) and a head. A CSP stage
+A model is a stem, a list of stages (each preceded by a 2x2/2 maxpool) and a head. Stage and
+head records expand themselves (``expand``; a head also says which stage taps it reads), so a
+new stage or head type is one record in this module and ``build_graph`` does not change. A CSP stage
 is one reusable record, parameterised by the split ratio gamma and the fusion strategy
 (paper, Fig. 3): ``csp`` (partial transition -> concat -> transition), ``first`` (concat ->
 transition), ``last`` (partial transition -> concat) and ``none`` (plain dense stage).
@@ -22,6 +24,9 @@ class PlainStage:
     cout: int
     k: int = 3
 
+    def expand(self, b: _Builder, name: str, x: str, w: float, tap: int | None):
+        return b.final_conv(f"{name}.conv", x, channels(self.cout, w), self.k, name, tap)
+
 
 @dataclass(frozen=True)
 class CSPDenseStage:
@@ -33,6 +38,9 @@ class CSPDenseStage:
     gamma: float = 0.5  # share of the input channels that bypasses the dense block (part1)
     fusion: str = "csp"
 
+    def expand(self, b: _Builder, name: str, x: str, w: float, tap: int | None):
+        return _csp_stage(b, name, x, self, w, tap)
+
 
 @dataclass(frozen=True)
 class PoolResidual:
@@ -43,7 +51,19 @@ class PoolResidual:
 
 @dataclass(frozen=True)
 class ClassifierHead:
+    """Global average pool and a 1x1 conv to the logits."""
+
     num_classes: int = 1000
+
+    def taps(self, w: float) -> dict[int, int]:
+        return {}
+
+    def expand(self, b: _Builder, feats: dict[int, str], taps: dict[int, str], w: float) -> None:
+        x = feats[max(feats)]
+        gp = b.g.add("gap", "gap", x)
+        b.ch[gp], b.grp[gp] = b.ch[x], gp
+        b.conv("fc", gp, self.num_classes, 1, act="linear", bn=False, role="head")
+        b.g.add("logits", "output", "fc", Output("logits"))
 
 
 @dataclass(frozen=True)
@@ -54,6 +74,21 @@ class PRNHead:
     anchors: tuple[tuple[int, int], ...] = ()
     masks: tuple[tuple[int, ...], ...] = ()  # per level, coarsest first
     num_classes: int = 80
+
+    def taps(self, w: float) -> dict[int, int]:
+        """Channels of the partial-residual taps the head reads at strides 16 (and 8)."""
+        need = {16: channels(128, w)}
+        if self.levels == 3:
+            need[8] = channels(128, w)
+        return need
+
+    def expand(self, b: _Builder, feats: dict[int, str], taps: dict[int, str], w: float) -> None:
+        for s, c in self.taps(w).items():
+            if b.ch[taps.get(s, feats[s])] != c:
+                raise ArchitectureError(
+                    f"PRN head: stride-{s} feature has {b.ch[feats[s]]} channels, needs >= {c}"
+                )
+        _prn_head(b, self, feats, taps, w)
 
 
 @dataclass(frozen=True)
@@ -177,12 +212,7 @@ def build_graph(arch: Arch, width: float = 1.0, num_classes: int | None = None) 
     head = arch.head
     if num_classes is not None:
         head = type(head)(**{**head.__dict__, "num_classes": num_classes})
-    # Channels of the partial-residual taps the PRN head reads at strides 16 (and 8).
-    need_tap: dict[int, int] = {}
-    if isinstance(head, PRNHead):
-        need_tap = {16: channels(128, width)}
-        if head.levels == 3:
-            need_tap[8] = channels(128, width)
+    need_tap = head.taps(width)
     x = b.conv("stem", "input", channels(arch.stem, width), 3, "stem", role="first")
     feats: dict[int, str] = {1: x}
     taps: dict[int, str] = {}
@@ -194,10 +224,7 @@ def build_graph(arch: Arch, width: float = 1.0, num_classes: int | None = None) 
             stride *= 2
         name = f"s{stride}"
         tap_ch = need_tap.get(stride)
-        if isinstance(st, PlainStage):
-            x, tap = b.final_conv(f"{name}.conv", x, channels(st.cout, width), st.k, name, tap_ch)
-        else:
-            x, tap = _csp_stage(b, name, x, st, width, tap_ch)
+        x, tap = st.expand(b, name, x, width, tap_ch)
         feats[stride] = x
         if tap is not None:
             taps[stride] = tap
@@ -206,16 +233,5 @@ def build_graph(arch: Arch, width: float = 1.0, num_classes: int | None = None) 
         c = b.conv(f"tail{j}.conv", p, b.ch[x], t.k, b.grp[x])
         x = b.join(f"tail{j}.add", "add", [x, c])
     feats[stride] = x
-    if isinstance(head, ClassifierHead):
-        gp = b.g.add("gap", "gap", x)
-        b.ch[gp], b.grp[gp] = b.ch[x], gp
-        b.conv("fc", gp, head.num_classes, 1, act="linear", bn=False, role="head")
-        b.g.add("logits", "output", "fc", Output("logits"))
-    else:
-        for s in need_tap:
-            if b.ch[taps.get(s, feats[s])] != need_tap[s]:
-                raise ArchitectureError(
-                    f"PRN head: stride-{s} feature has {b.ch[feats[s]]} channels, needs >= {need_tap[s]}"
-                )
-        _prn_head(b, head, feats, taps, width)
+    head.expand(b, feats, taps, width)
     return b.g
