@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import re
 import shutil
 import sys
@@ -36,6 +35,7 @@ from golden.cycles import exp_cycles
 from golden.datatypes import DType, encode, graph_dtype_names, parse_dtype, storage_dtype
 from golden.errors import GoldenError
 from golden.execute import Program, load_model
+from golden.fsutil import atomic_dir
 from golden.memlayout import mvau_weight_layout, mvau_weight_words, threshold_layout, threshold_words
 from golden.node import NodeView
 from golden.packing import hex_lines, padded_width, write_hex
@@ -229,18 +229,8 @@ def write_vectors(
     x, source = _make_inputs(spec, n, seed, inputs)
     frames = x.shape[0] // spec.input.shape[0]
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with atomic_dir(out_dir) as tmp:
         _write(tmp, prog, spec, spec_path, raw, x, frames, seed if inputs is None else None, source)
-        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-        if out_dir.exists():
-            out_dir.rename(old)
-        tmp.rename(out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
 
 

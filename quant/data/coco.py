@@ -20,9 +20,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +30,7 @@ from PIL import Image
 from pycocotools.coco import COCO
 from tqdm import tqdm
 
+from golden.fsutil import atomic_dir
 from hwcsp.errors import UserError
 
 ANNOTATIONS = "instances.json"
@@ -85,9 +83,7 @@ def write_coco(
     out = Path(out_dir)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} already exists (pass overwrite=True to replace it)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         (tmp / IMAGES).mkdir()
         images: list[dict[str, Any]] = []
         annotations: list[dict[str, Any]] = []
@@ -122,16 +118,6 @@ def write_coco(
         doc = {"images": images, "annotations": annotations, "categories": categories}
         with open(tmp / ANNOTATIONS, "w") as f:
             json.dump(doc, f)
-        if out.exists():  # overwrite: move the old folder aside first so the swap is two renames
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
