@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 
 from hls.constants import FINN_MVAU_WWIDTH_MAX, MAX_STREAM_BITS
+from hls.finn_env import quiet_finn
 from hls.folding import bottleneck, folding_units, mac_units
 from hls.steps import insert_dwc
 
@@ -40,10 +40,7 @@ def setfolding_sweep(model: ModelWrapper, budget: int, n_targets: int = 24) -> B
     slowest = max(max(c.cycles for c in u.choices) for u in units)
     targets = sorted({int(t) for t in np.geomspace(floor, slowest, n_targets)})
     best = None
-    finn_log = logging.getLogger("finn_logger")
-    level = finn_log.level
-    finn_log.setLevel(logging.ERROR)  # SetFolding warns for every layer that misses a target
-    try:
+    with quiet_finn():  # SetFolding warns for every layer that misses a target
         for wmax in (FINN_MVAU_WWIDTH_MAX, MAX_STREAM_BITS):  # FINN's default weight-stream limit, and none
             for t in targets:
                 m = ModelWrapper(model.model.__deepcopy__())
@@ -66,6 +63,4 @@ def setfolding_sweep(model: ModelWrapper, budget: int, n_targets: int = 24) -> B
                         for n in m.graph.node
                     }
                     best = BaselineResult(2 * len(targets), cost, cycles, node, t, wmax, attrs)
-    finally:
-        finn_log.setLevel(level)
     return best

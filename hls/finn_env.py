@@ -7,9 +7,12 @@ binding at import time, so it is replaced by an empty module before anything imp
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import types
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 _BOOTED: Path | None = None
@@ -41,3 +44,16 @@ def boot(work_dir: Path) -> Path:
         os.chdir(cwd)
     _BOOTED = work_dir
     return work_dir
+
+
+@contextmanager
+def quiet_finn() -> Iterator[None]:
+    """FINN logs a warning per layer for routine events (shallow FIFOs not created, SetFolding
+    missing a target, ...): errors only inside the block."""
+    finn_log = logging.getLogger("finn_logger")
+    level = finn_log.level
+    finn_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        finn_log.setLevel(level)

@@ -19,16 +19,26 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import onnx
 from qonnx.core.modelwrapper import ModelWrapper
 
 from golden.fsutil import atomic_dir
-from hls.lower import LoweringError
-from hwcsp.buildcfg import DEFAULT_MACS, BuildConfig, Variant
+from hls import steps
+from hls.baseline import BaselineResult, setfolding_sweep
+from hls.codegen import generate
+from hls.fifo import FifoDecision, merge_depths, reconvergent_fifos, sized_fifo_depths
+from hls.finn_env import boot, quiet_finn
+from hls.folding import FoldingError, FoldingResult, apply_folding, balance, bottleneck, mac_units
+from hls.lower import Lowered, LoweringError, lower_qonnx
+from hls.report import LayerEstimate, estimate, estimates_json, folding_json, plot_cycles, report_md
+from hls.split import split_mvaus, split_records
+from hls.verify import Verification, verify_generic
+from hwcsp.buildcfg import BuildConfig, Variant
 from hwcsp.errors import UserError
 
 
@@ -54,20 +64,194 @@ class HlsRequest:
         return Variant(self.macs, self.target_fps, self.split, self.fifo_depths).name
 
 
-class _Steps:
-    def __init__(self, log, total: int):
-        self.log, self.total, self.i = log, total, 0
-        self.timings: dict[str, float] = {}
+@dataclass
+class FlowContext:
+    """What the steps share besides the model: the request and inputs, and what each step
+    finds out for the later ones and for the output files (``write_outputs``)."""
 
-    @contextmanager
-    def __call__(self, name: str):
-        self.i += 1
+    work: Path  # FINN's temporary build files
+    req: HlsRequest | None = None
+    cfg: BuildConfig | None = None
+    spec: dict = field(default_factory=dict)  # export.json
+    qmodel: onnx.ModelProto | None = None  # the QONNX export
+    out: Path | None = None  # the variant directory under construction
+    low: Lowered | None = None  # lower: io facts and tensor map of the lowering
+    budget: int = 0  # fold: the MAC budget (with a target fps, what the folding needs)
+    fold: FoldingResult | None = None  # fold
+    baseline: BaselineResult | None = None  # fold: FINN's SetFolding sweep
+    splits: list[dict] = field(default_factory=list)  # split: the report's records
+    fifos: list[FifoDecision] = field(default_factory=list)  # FIFOs: liveness bounds
+    sized: dict = field(default_factory=dict)  # FIFOs: depths sized by simulation
+    generic: ModelWrapper | None = None  # FIFOs: the generic twin of the folded graph
+    io_spec: dict = field(default_factory=dict)  # FIFOs: the software side
+    tensor_map: dict = field(default_factory=dict)
+    act_scales: dict = field(default_factory=dict)
+    verification: Verification | None = None  # verify
+    rows: list[LayerEstimate] = field(default_factory=list)  # report
+    summary: dict = field(default_factory=dict)  # report
+    fold_info: dict = field(default_factory=dict)  # report
+    timings: dict[str, float] = field(default_factory=dict)  # wall-clock seconds per step title
+
+
+StepFn = Callable[[Any, FlowContext], Any]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the flow: ``fn(model, ctx)`` returns the model. ``title`` is what the progress
+    lines show and what ``report/timings.json`` is keyed by."""
+
+    name: str
+    title: str
+    fn: StepFn
+
+
+def step_lower(model: onnx.ModelProto, ctx: FlowContext) -> ModelWrapper:
+    """QONNX export → integer NHWC FINN-ONNX (``hls.lower``); keeps the lowering record."""
+    ctx.low = lower_qonnx(model)
+    return ctx.low.model
+
+
+def step_convert_to_hw(model: ModelWrapper, ctx: FlowContext) -> ModelWrapper:
+    return steps.convert_to_hw(model)
+
+
+def step_partition(model: ModelWrapper, ctx: FlowContext) -> ModelWrapper:
+    return steps.partition(model, ctx.work)
+
+
+def step_minimize_bit_widths(model: ModelWrapper, ctx: FlowContext) -> ModelWrapper:
+    return steps.minimize_bit_widths(model)
+
+
+def step_specialize(model: ModelWrapper, ctx: FlowContext) -> ModelWrapper:
+    return steps.specialize(model)
+
+
+def step_fold(model: ModelWrapper, ctx: FlowContext) -> ModelWrapper:
+    """Layer-balanced PE/SIMD for the budget or target (``hls.folding``), FINN's SetFolding sweep
+    for comparison, and the folding attributes set (splits are the next step's)."""
+    req = ctx.req
+    ctx.budget = Variant(req.macs, req.target_fps).budget
+    try:
+        if req.target_fps is not None:
+            target = int(1e9 / (req.clk_ns * req.target_fps))
+            ctx.fold = balance(model.graph, target_cycles=target, split=req.split)
+            ctx.budget = ctx.fold.mac_units
+        else:
+            ctx.fold = balance(model.graph, mac_budget=ctx.budget, split=req.split)
+    except FoldingError as e:
+        raise FlowInputError(f"impossible folding request: {e}") from e
+    ctx.baseline = setfolding_sweep(model, ctx.budget) if req.baseline else None
+    return apply_folding(model, ctx.fold.attrs)
+
+
+def step_split(model: ModelWrapper, ctx: FlowContext) -> ModelWrapper:
+    """MVAUs the folding splits by output rows (``hls.split``), re-specialised."""
+    ctx.splits = split_records(model.graph, ctx.fold.attrs)
+    return split_mvaus(model, ctx.fold.attrs)
+
+
+def step_insert_dwc_fifos(model: ModelWrapper, ctx: FlowContext) -> ModelWrapper:
+    """Width converters, then FIFOs on reconvergent paths (``hls.fifo``); the graph is complete
+    here, so its generic twin and the software side (io_spec, tensor map) are derived too."""
+    model = steps.insert_dwc(model)
+    ctx.fifos = reconvergent_fifos(model.graph, steps.node_shapes(model), steps.beats_per_pixel(model))
+    if ctx.req.fifo_depths is not None:
+        try:
+            ctx.sized = sized_fifo_depths(ctx.req.fifo_depths, model.graph)
+        except ValueError as e:
+            raise FlowInputError(str(e)) from e
+    model = steps.insert_fifos(model, merge_depths(ctx.fifos, ctx.sized))
+    ctx.generic = model.transform(steps.Despecialize())
+    ctx.io_spec, ctx.tensor_map, ctx.act_scales = software_side(ctx.cfg, ctx.spec, ctx.low, model)
+    return model
+
+
+def step_verify(model: ModelWrapper, ctx: FlowContext) -> ModelWrapper:
+    ctx.verification = verify_generic(
+        ModelWrapper(ctx.qmodel),
+        ctx.generic,
+        ctx.io_spec,
+        ctx.tensor_map,
+        ctx.act_scales,
+        n=ctx.req.verify_frames,
+    )
+    return model
+
+
+def step_codegen(model: ModelWrapper, ctx: FlowContext) -> ModelWrapper:
+    """Each layer's HLS C++ / RTL into ``hls/<node>/`` of the variant directory (``hls.codegen``)."""
+    model, _ = generate(model, ctx.out / "hls", ctx.req.clk_ns)
+    return model
+
+
+def step_report(model: ModelWrapper, ctx: FlowContext) -> ModelWrapper:
+    """Per-layer estimates and the summary the report files are written from."""
+    req, fold = ctx.req, ctx.fold
+    assert mac_units(model.graph) == fold.mac_units or req.target_fps is not None
+    ctx.rows = estimate(model)
+    cycles, node = bottleneck(model.graph)
+    ctx.summary = summary(ctx.cfg, req, ctx.rows, fold, cycles, node, ctx.budget)
+    ctx.fold_info = {
+        "target_cycles": fold.target,
+        "fifos": [asdict(f) for f in ctx.fifos],
+        "splits": ctx.splits,
+        "fifo_depths_from": str(req.fifo_depths) if req.fifo_depths is not None else None,
+        "fifo_depths_sized": len(ctx.sized),
+        "baseline": ctx.baseline.to_json(fold.total_macs, ctx.budget) if ctx.baseline else None,
+    }
+    return model
+
+
+STEPS: dict[str, Step] = {
+    s.name: s
+    for s in (
+        Step("lower", "lower QONNX to integer NHWC (CSP-aware streamlining)", step_lower),
+        Step("convert_to_hw", "convert to HW layers", step_convert_to_hw),
+        Step("partition", "partition", step_partition),
+        Step("minimize_bit_widths", "minimize bit widths", step_minimize_bit_widths),
+        Step("specialize", "specialize", step_specialize),
+        Step("fold", "fold (layer-balanced)", step_fold),
+        Step("split", "split MVAUs by output rows", step_split),
+        Step("insert_dwc_fifos", "insert width converters and FIFOs", step_insert_dwc_fifos),
+        Step("verify", "verify: FINN execution of the generic graph == qonnx, integer codes", step_verify),
+        Step("codegen", "generate HLS/RTL code", step_codegen),
+        Step("report", "estimates and reports", step_report),
+    )
+}
+PREPARE_STEPS = ("lower", "convert_to_hw", "partition", "minimize_bit_widths", "specialize")
+
+
+def default_steps(req: HlsRequest) -> list[str]:
+    """The flow's steps by name, in order (``codegen`` only when the request asks for code)."""
+    return [name for name in STEPS if name != "codegen" or req.codegen]
+
+
+def resolve_steps(names: list[str | Step]) -> list[Step]:
+    """Steps by name from ``STEPS``; a ``Step`` in the list is used as it is (a replacement)."""
+    out = []
+    for s in names:
+        if isinstance(s, Step):
+            out.append(s)
+        elif s in STEPS:
+            out.append(STEPS[s])
+        else:
+            raise ValueError(f"unknown hls step {s!r}; the steps are {', '.join(STEPS)}")
+    return out
+
+
+def run_steps(model, ctx: FlowContext, todo: list[Step], log=print):
+    """Run ``todo`` in order, with a progress line before and after each; times into ``ctx``."""
+    for i, step in enumerate(todo, 1):
+        head = f"hls [{i}/{len(todo)}] {step.title}"
+        log(f"{head} ...")
         t = time.perf_counter()
-        self.log(f"hls [{self.i}/{self.total}] {name} ...")
-        yield
+        model = step.fn(model, ctx)
         dt = time.perf_counter() - t
-        self.timings[name] = round(dt, 3)
-        self.log(f"hls [{self.i}/{self.total}] {name}: {dt:.1f} s")
+        ctx.timings[step.title] = round(dt, 3)
+        log(f"{head}: {dt:.1f} s")
+    return model
 
 
 def load_export(build_dir: Path) -> tuple[BuildConfig, dict, onnx.ModelProto]:
@@ -88,37 +272,16 @@ def load_export(build_dir: Path) -> tuple[BuildConfig, dict, onnx.ModelProto]:
     return cfg, spec, model
 
 
-def prepare(qmodel: onnx.ModelProto, work: Path, st=None):
-    """Export → specialised, unfolded HW graph (steps 1-5 of the flow) and the lowering record."""
-    from hls import steps
-    from hls.lower import lower_qonnx
-
-    st = st or _Steps(lambda *a: None, 5)
-    with st("lower QONNX to integer NHWC (CSP-aware streamlining)"):
-        low = lower_qonnx(qmodel)
-    with st("convert to HW layers"):
-        model = steps.convert_to_hw(low.model)
-    with st("partition"):
-        model = steps.partition(model, work)
-    with st("minimize bit widths"):
-        model = steps.minimize_bit_widths(model)
-    with st("specialize"):
-        model = steps.specialize(model)
-    return model, low
+def prepare(qmodel: onnx.ModelProto, work: Path, log=lambda *a: None):
+    """Export → specialised, unfolded HW graph (the flow's first steps) and the lowering record."""
+    ctx = FlowContext(work=Path(work), qmodel=qmodel)
+    model = run_steps(qmodel, ctx, resolve_steps(list(PREPARE_STEPS)), log)
+    return model, ctx.low
 
 
-def run(req: HlsRequest, log=print) -> Path:
-    """Run the whole flow; returns the variant directory."""
-    from hls import steps
-    from hls.baseline import setfolding_sweep
-    from hls.codegen import generate
-    from hls.fifo import merge_depths, reconvergent_fifos, sized_fifo_depths
-    from hls.finn_env import boot
-    from hls.folding import FoldingError, apply_folding, balance, bottleneck, mac_units
-    from hls.report import estimate, estimates_json, folding_json, plot_cycles, report_md
-    from hls.split import split_mvaus, split_records
-    from hls.verify import verify_generic
-
+def run(req: HlsRequest, log=print, step_list: list[str | Step] | None = None) -> Path:
+    """Run the flow (``default_steps(req)``, or ``step_list``: names from ``STEPS`` or replacement
+    ``Step``s) and write the variant directory atomically; returns it."""
     cfg, spec, qmodel = load_export(req.build_dir)
     if req.macs is not None and req.target_fps is not None:
         raise FlowInputError("give a MAC budget or a target fps, not both")
@@ -127,95 +290,45 @@ def run(req: HlsRequest, log=print) -> Path:
     shutil.rmtree(work, ignore_errors=True)
     boot(work)
     steps.seed_names()
-    quiet = _quiet_finn()
-    st = _Steps(log, 11 if req.codegen else 10)
+    todo = resolve_steps(default_steps(req) if step_list is None else step_list)
     try:
-        with atomic_dir(out) as tmp:
-            model, low = prepare(qmodel, work, st)
-            with st("fold (layer-balanced)"):
-                budget = req.macs or DEFAULT_MACS
-                try:
-                    if req.target_fps is not None:
-                        target = int(1e9 / (req.clk_ns * req.target_fps))
-                        fold = balance(model.graph, target_cycles=target, split=req.split)
-                        budget = fold.mac_units
-                    else:
-                        fold = balance(model.graph, mac_budget=budget, split=req.split)
-                except FoldingError as e:
-                    raise FlowInputError(f"impossible folding request: {e}") from e
-                base = setfolding_sweep(model, budget) if req.baseline else None
-                splits = split_records(model.graph, fold.attrs)
-                model = split_mvaus(apply_folding(model, fold.attrs), fold.attrs)
-            with st("insert width converters and FIFOs"):
-                model = steps.insert_dwc(model)
-                fifos = reconvergent_fifos(
-                    model.graph, steps.node_shapes(model), steps.beats_per_pixel(model)
-                )
-                sized = {}
-                if req.fifo_depths is not None:
-                    try:
-                        sized = sized_fifo_depths(req.fifo_depths, model.graph)
-                    except ValueError as e:
-                        raise FlowInputError(str(e)) from e
-                model = steps.insert_fifos(model, merge_depths(fifos, sized))
-            generic = model.transform(steps.Despecialize())
-            io_spec, tensor_map, act_scales = _software_side(cfg, spec, low, model)
-            with st("verify: FINN execution of the generic graph == qonnx, integer codes"):
-                ver = verify_generic(
-                    ModelWrapper(qmodel), generic, io_spec, tensor_map, act_scales, n=req.verify_frames
-                )
-            if req.codegen:
-                with st("generate HLS/RTL code"):
-                    model, _ = generate(model, tmp / "hls", req.clk_ns)
-            with st("estimates and reports"):
-                rows = estimate(model)
-                cycles, node = bottleneck(model.graph)
-                summary = _summary(cfg, req, rows, fold, cycles, node, model, budget)
-                fold_info = {
-                    "target_cycles": fold.target,
-                    "fifos": [asdict(f) for f in fifos],
-                    "splits": splits,
-                    "fifo_depths_from": str(req.fifo_depths) if req.fifo_depths is not None else None,
-                    "fifo_depths_sized": len(sized),
-                    "baseline": base.to_json(fold.total_macs, budget) if base else None,
-                }
-                rep = tmp / "report"
-                rep.mkdir()
-                (rep / "estimates.json").write_text(estimates_json(rows, summary, fold_info, ver.to_json()))
-                (rep / "report.md").write_text(report_md(rows, summary, fold_info, ver.to_json()))
-                plot_cycles(rows, rep / "cycles_per_layer.png", f"{cfg.dirname} / {req.variant}")
-            _save(generic, tmp / "model.hw_generic.onnx")
-            _save(model, tmp / "model.hw.onnx")
-            (tmp / "folding.json").write_text(folding_json(model))
-            (tmp / "io_spec.json").write_text(json.dumps(io_spec, indent=1) + "\n")
-            (tmp / "tensor_map.json").write_text(json.dumps(tensor_map, indent=1) + "\n")
-            (tmp / "config.json").write_text(cfg.to_json())
-            timings = {**(req.prior_timings or {}), **st.timings}
-            timings["total"] = round(sum(timings.values()), 3)
-            (tmp / "report" / "timings.json").write_text(json.dumps(timings, indent=1) + "\n")
-            assert mac_units(model.graph) == fold.mac_units or req.target_fps is not None
+        with quiet_finn(), atomic_dir(out) as tmp:
+            ctx = FlowContext(work=work, req=req, cfg=cfg, spec=spec, qmodel=qmodel, out=tmp)
+            model = run_steps(qmodel, ctx, todo, log)
+            write_outputs(model, ctx)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        quiet()
-    log(f"hls: wrote {out} (bottleneck {summary['bottleneck_cycles']} cycles, {summary['fps']:.1f} fps)")
+    s = ctx.summary
+    log(f"hls: wrote {out} (bottleneck {s['bottleneck_cycles']} cycles, {s['fps']:.1f} fps)")
     return out
 
 
-def _quiet_finn():
-    """FINN logs a warning per layer for routine events (shallow FIFOs not created, ...)."""
-    import logging
-
-    finn_log = logging.getLogger("finn_logger")
-    level = finn_log.level
-    finn_log.setLevel(logging.ERROR)
-    return lambda: finn_log.setLevel(level)
+def write_outputs(model: ModelWrapper, ctx: FlowContext) -> None:
+    """Every output file of the variant directory but the generated code, written here only."""
+    out, req = ctx.out, ctx.req
+    ver = ctx.verification.to_json()
+    rep = out / "report"
+    rep.mkdir(exist_ok=True)
+    (rep / "estimates.json").write_text(estimates_json(ctx.rows, ctx.summary, ctx.fold_info, ver))
+    (rep / "report.md").write_text(report_md(ctx.rows, ctx.summary, ctx.fold_info, ver))
+    plot_cycles(ctx.rows, rep / "cycles_per_layer.png", f"{ctx.cfg.dirname} / {req.variant}")
+    _save(ctx.generic, out / "model.hw_generic.onnx")
+    _save(model, out / "model.hw.onnx")
+    (out / "folding.json").write_text(folding_json(model))
+    (out / "io_spec.json").write_text(json.dumps(ctx.io_spec, indent=1) + "\n")
+    (out / "tensor_map.json").write_text(json.dumps(ctx.tensor_map, indent=1) + "\n")
+    (out / "config.json").write_text(ctx.cfg.to_json())
+    timings = {**(req.prior_timings or {}), **ctx.timings}
+    timings["total"] = round(sum(timings.values()), 3)
+    (rep / "timings.json").write_text(json.dumps(timings, indent=1) + "\n")
 
 
 def _save(model: ModelWrapper, path: Path) -> None:
     path.write_bytes(model.model.SerializeToString(deterministic=True))
 
 
-def _software_side(cfg: BuildConfig, spec: dict, low, model: ModelWrapper):
+def software_side(cfg: BuildConfig, spec: dict, low: Lowered, model: ModelWrapper):
+    """io_spec.json, tensor_map.json and the activation scales the verification needs."""
     outs_by_name = {o["name"]: o for o in spec["outputs"]}
     outputs = []
     for o in low.outputs:
@@ -261,7 +374,7 @@ def _software_side(cfg: BuildConfig, spec: dict, low, model: ModelWrapper):
     return io_spec, tensor_map, scales
 
 
-def _summary(cfg, req, rows, fold, cycles, node, model, budget) -> dict:
+def summary(cfg, req, rows, fold, cycles, node, budget) -> dict:
     def tot(attr):
         return sum(getattr(r, attr) for r in rows)
 
