@@ -24,6 +24,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--build-root", default="build/bench")
     a = p.parse_args(argv)
 
+    from golden.fsutil import make_tmp_dir
     from hls.baseline import setfolding_sweep
     from hls.finn_env import boot
     from hls.flow import load_export, prepare
@@ -37,7 +38,7 @@ def main(argv: list[str]) -> int:
     d = cfg.path(Path(a.build_root))
     if not (d / "model.qonnx.onnx").exists():
         export(cfg, d)
-    work = d / ".finn-work-bench"
+    work = make_tmp_dir(d, "finn-work-bench")  # stale ones of killed runs are removed
     boot(work)
     seed_names()
     _, _, qmodel = load_export(d)

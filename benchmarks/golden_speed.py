@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import statistics
 import tempfile
 import time
@@ -80,13 +81,14 @@ def _median_fps(times: list[float]) -> float:
 
 def run(model: str, size: int, width: float, rounds: int, build_root: Path) -> dict:
     from golden.execute import Program
+    from golden.fsutil import make_tmp_dir
     from golden.software import heads_to_float, load_io_spec
     from hls.finn_env import boot
     from hwcsp.buildcfg import BuildConfig
 
     cfg = BuildConfig(model, size, width)
     d = cfg.path(build_root)
-    boot(d / ".finn-work-golden-bench")
+    work = boot(make_tmp_dir(d, "finn-work-golden-bench"))  # stale ones of killed runs are removed
     hw, qcdq_path = _build(cfg, d)
 
     import onnxruntime as ort
@@ -131,6 +133,7 @@ def run(model: str, size: int, width: float, rounds: int, build_root: Path) -> d
             methods[m]()
             times[m].append(time.perf_counter() - t)
     fps = {m: _median_fps(times[m]) for m in METHODS}
+    shutil.rmtree(work, ignore_errors=True)
     return {
         "model": cfg.dirname,
         "frames_per_round": 1,

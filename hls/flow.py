@@ -27,7 +27,7 @@ from typing import Any
 import onnx
 from qonnx.core.modelwrapper import ModelWrapper
 
-from golden.fsutil import atomic_dir
+from golden.fsutil import atomic_dir, make_tmp_dir
 from hls import steps
 from hls.baseline import BaselineResult, setfolding_sweep
 from hls.codegen import generate
@@ -286,8 +286,7 @@ def run(req: HlsRequest, log=print, step_list: list[str | Step] | None = None) -
     if req.macs is not None and req.target_fps is not None:
         raise FlowInputError("give a MAC budget or a target fps, not both")
     out = Path(req.build_dir) / req.variant
-    work = Path(req.build_dir) / f".finn-work-{req.variant}"
-    shutil.rmtree(work, ignore_errors=True)
+    work = finn_work_dir(req.build_dir, req.variant)
     boot(work)
     steps.seed_names()
     todo = resolve_steps(default_steps(req) if step_list is None else step_list)
@@ -301,6 +300,14 @@ def run(req: HlsRequest, log=print, step_list: list[str | Step] | None = None) -
     s = ctx.summary
     log(f"hls: wrote {out} (bottleneck {s['bottleneck_cycles']} cycles, {s['fps']:.1f} fps)")
     return out
+
+
+def finn_work_dir(build_dir: Path, variant: str) -> Path:
+    """A fresh directory for FINN's temporary build files of one run, ``.finn-work-<variant>.tmp-
+    <pid>-…`` in the build directory. Those a killed run left behind (their process is gone) are
+    removed first, and so is the fixed-name ``.finn-work-<variant>`` of earlier versions."""
+    shutil.rmtree(Path(build_dir) / f".finn-work-{variant}", ignore_errors=True)
+    return make_tmp_dir(Path(build_dir), f"finn-work-{variant}")
 
 
 def write_outputs(model: ModelWrapper, ctx: FlowContext) -> None:

@@ -15,12 +15,11 @@ import pytest
 from onnx import numpy_helper
 
 from golden.cycles import exp_cycles
-from golden.node import NodeView
+from golden.node import CODEGEN_ATTRS, NodeView
 from golden.streams import folded_in_shape, folded_out_shape
 from hls.flow import FlowInputError, HlsRequest, run
 from hls.folding import FoldingError, Unit, _assign, balance, balance_units, folding_units, mac_units
 from hls.lower import LoweringError, lower_qonnx
-from hls.steps import CODEGEN_ATTRS
 
 ROOT = Path(__file__).parents[1]
 
@@ -358,6 +357,19 @@ def test_impossible_budgets_are_refused(export_copy):
     with pytest.raises(FlowInputError, match="below the floor"):
         run(HlsRequest(export_copy, target_fps=1e9, codegen=False, baseline=False), log=lambda *a: None)
     assert not list(export_copy.glob("hls-*")) and not list(export_copy.glob(".hls-*"))
+
+
+def test_temporaries_of_a_killed_run_are_removed_by_the_next_run(export_copy):
+    """A run killed half-way leaves its hidden directories behind; the next run of the same
+    variant removes them (their process is gone), even when it fails itself."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = [export_copy / f".hls-m3.tmp-{dead.pid}-x", export_copy / f".finn-work-hls-m3.tmp-{dead.pid}-y"]
+    for d in stale:
+        (d / "partial").mkdir(parents=True)
+    with pytest.raises(FlowInputError, match="below the minimum"):
+        run(HlsRequest(export_copy, macs=3, codegen=False, baseline=False), log=lambda *a: None)
+    assert not [p for p in export_copy.iterdir() if p.name.startswith(".")]
 
 
 def cli(*args, cwd) -> subprocess.CompletedProcess:
