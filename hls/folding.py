@@ -84,7 +84,7 @@ def light_view(node: onnx.NodeProto, **attrs) -> NodeView:
     return NodeView(node.name, op_type, backend, {**base, **attrs}, tuple(node.input), tuple(node.output), {})
 
 
-def _mvau_unit(node, split: bool = False) -> Unit:
+def mvau_unit(node, split: bool = False) -> Unit:
     v = light_view(node)
     mh, mw = int(v.attrs["MH"]), int(v.attrs["MW"])
     wb, ib, ob = (parse_dtype(v.attrs[k]).bits for k in ("weightDataType", "inputDataType", "outputDataType"))
@@ -178,7 +178,7 @@ def folding_units(graph: onnx.GraphProto, split: bool = False) -> list[Unit]:
         if n.name in done or base in ("StreamingDataWidthConverter", "StreamingFIFO"):
             continue
         if base == "MVAU":
-            units.append(_mvau_unit(n, split))
+            units.append(mvau_unit(n, split))
         elif base == "ConvolutionInputGenerator" and int(a.get("depthwise", 0)):
             pool = [c for c in consumers.get(n.output[0], []) if c.op_type.startswith("Pool")]
             if len(pool) != 1:
@@ -257,7 +257,7 @@ def harmonize(units: list[Unit], target: int, picks: list[Choice]) -> dict[str, 
     return attrs
 
 
-def _assign(units: list[Unit], target: int) -> tuple[list[Choice], int]:
+def assign(units: list[Unit], target: int) -> tuple[list[Choice], int]:
     """Cheapest choice per unit meeting ``target`` (every unit can, since target >= floor)."""
     picks = [u.best(target) for u in units]
     return picks, sum(c.cost for c in picks)
@@ -303,7 +303,7 @@ def balance_units(
                 f"target of {target_cycles} cycles/frame is below the floor of {floor} cycles "
                 f"({floor_node} at full parallelism)"
             )
-        picks, cost = _assign(units, target_cycles)
+        picks, cost = assign(units, target_cycles)
         return FoldingResult(
             target_cycles, harmonize(units, target_cycles, picks), cost, total_macs, floor, floor_node
         )
@@ -316,12 +316,12 @@ def balance_units(
     lo, hi = 0, len(candidates) - 1
     while lo < hi:  # smallest feasible candidate; cost is monotone non-increasing in the target
         mid = (lo + hi) // 2
-        if _assign(units, candidates[mid])[1] <= mac_budget:
+        if assign(units, candidates[mid])[1] <= mac_budget:
             hi = mid
         else:
             lo = mid + 1
     target = candidates[lo]
-    picks = _fewest_splits(units, target, _assign(units, target)[0], mac_budget)
+    picks = _fewest_splits(units, target, assign(units, target)[0], mac_budget)
     cost = sum(c.cost for c in picks)
     return FoldingResult(target, harmonize(units, target, picks), cost, total_macs, floor, floor_node)
 

@@ -18,7 +18,7 @@ from golden.cycles import exp_cycles
 from golden.node import CODEGEN_ATTRS, NodeView
 from golden.streams import folded_in_shape, folded_out_shape
 from hls.flow import FlowInputError, HlsRequest, run
-from hls.folding import FoldingError, Unit, _assign, balance, balance_units, folding_units, mac_units
+from hls.folding import FoldingError, Unit, assign, balance, balance_units, folding_units, mac_units
 from hls.lower import LoweringError, lower_qonnx
 
 ROOT = Path(__file__).parents[1]
@@ -232,7 +232,7 @@ def test_balancer_respects_constraints_and_beats_finn(hw_dir):
         assert r.mac_units <= budget
         cheaper = [c for c in sorted({c.cycles for u in units for c in u.choices}) if r.floor <= c < r.target]
         if cheaper:  # the next smaller bottleneck does not fit the budget
-            assert _assign(units, cheaper[-1])[1] > budget
+            assert assign(units, cheaper[-1])[1] > budget
         for name, attrs in r.attrs.items():
             v = NodeView.from_onnx(next(n for n in m.graph.node if n.name == name), m.graph)
             if v.op_type == "MVAU":

@@ -16,7 +16,7 @@ from golden.cycles import exp_cycles
 from golden.node import NodeView
 from hls.constants import MAX_STREAM_BITS
 from hls.flow import HlsRequest, run
-from hls.folding import _mvau_unit, balance, folding_units
+from hls.folding import balance, folding_units, mvau_unit
 from hls.split import Split, split_candidates, split_views
 
 try:
@@ -67,7 +67,7 @@ def test_split_choices_are_legal_and_only_where_plain_folding_costs_more(hw_dir)
     mvaus = [n for n in m.graph.node if n.op_type.startswith("MVAU")]
     n_split = 0
     for node in mvaus:
-        u = _mvau_unit(node, split=True)
+        u = mvau_unit(node, split=True)
         plain = [c for c in u.choices if not c.split]
         for c in (c for c in u.choices if c.split):
             n_split += 1
