@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sim.modules import LAYERS, sources
+from sim.layers import LAYERS, sources
 from sim.toolchain import REPO, hdl_literal
 
 OUT_DIR = REPO / "build" / "area"

@@ -16,7 +16,7 @@ carrying input data); pass 2 repeats the frames under random TVALID/TREADY stall
 per port) for bit-exactness only. Verdict "pass" needs both passes bit-exact (no mismatching,
 missing or extra beat, every input beat consumed, AXI hold rule kept), every interval equal to
 `golden.cycles.exp_cycles` and the latency within the module's declared constant
-(`sim.tb.bindings`). A node the RTL library cannot implement gets verdict "unsupported" with the
+(`sim.layers`). A node the RTL library cannot implement gets verdict "unsupported" with the
 reason and is not simulated.
 
 Run directory layout (the simulator's working directory), per node `nNNN/`: `in<i>.hex` /
@@ -42,7 +42,6 @@ from golden.cycles import exp_cycles
 from golden.errors import GoldenError
 from golden.execute import load_model, topo_order
 from golden.node import NodeView
-from golden.ops import attr, ints
 from golden.packing import padded_width
 from golden.streams import (
     in_dtype,
@@ -55,8 +54,7 @@ from golden.streams import (
     out_width,
 )
 from golden.vectors import FORMAT as VECTORS_FORMAT
-from sim.modules import sources
-from sim.tb.bindings import BINDINGS
+from sim.layers import LAYERS, layer_of, sources, unsupported_reason
 from sim.toolchain import (
     MAIN_CPP,
     SIMULATORS,
@@ -73,24 +71,6 @@ TB_DIR = Path(__file__).resolve().parent / "tb_graph"
 TB_SOURCES = ("tb_source.sv", "tb_sink.sv", "tb_ctl.sv")
 TOP = "tb_graph"
 MEMORIES = {"WEIGHT_FILE": "weights", "THRESH_FILE": "thresholds"}  # rom parameter -> manifest memory
-
-# FINN op type (without backend) -> sim/rtl module.
-MODULE_OF: dict[str, str] = {
-    "MVAU": "mvau",
-    "ConvolutionInputGenerator": "swg",
-    "FMPadding": "fmpad",
-    "Thresholding": "thresholding",
-    "Pool": "pool",
-    "StreamingConcat": "concat",
-    "StreamingSplit": "split",
-    "DuplicateStreams": "dup",
-    "ElementwiseAdd": "add",
-    "UpsampleNearestNeighbour": "upsample",
-    "StreamingDataWidthConverter": "dwc",
-    "StreamingFIFO": "fifo",
-}
-# Stream ports each module has (unused ones are tied off): (inputs, outputs).
-PORTS: dict[str, tuple[int, int]] = {"concat": (4, 1), "split": (1, 4), "dup": (1, 4), "add": (2, 1)}
 
 MIN_FRAMES = 3  # pass 1 needs >= 3 back-to-back frames for a steady-state interval
 MAX_FRAMES = 64  # tb_sink records at most this many frame ends
@@ -153,34 +133,6 @@ class NodePlan:
     def tag(self) -> str:
         """Instance name and run sub-directory of the node."""
         return f"n{self.index:03d}"
-
-
-def unsupported_reason(view: NodeView) -> str:
-    """Why the RTL library cannot run `view` ("" when it can); bindings add their own refusals."""
-    op = view.op_type
-    if op not in MODULE_OF:
-        return f"no RTL module for op type {view.full_op_type}"
-    if op == "ConvolutionInputGenerator":
-        if int(attr(view, "M", 1)) != 1:
-            return "multiple output windows per cycle (M > 1) are not implemented"
-        if ints(view, "ConvKernelDim") != [1, 1] and 1 in ints(view, "IFMDim"):
-            return "1-D sliding windows (IFMDim with a 1, FINN's 1-D cycle model) are not implemented"
-    if op in ("MVAU", "Thresholding") and 1 not in view.inits:
-        mode = attr(view, "mem_mode", "internal_decoupled")
-        return f"parameters from a stream (input 1 is no initializer, mem_mode {mode}) are not implemented"
-    if op == "MVAU":
-        if int(attr(view, "binaryXnorMode", 0)):
-            return "binaryXnorMode (XNOR popcount) is not implemented"
-        dts = [in_dtype(view, 0), in_dtype(view, 1), out_dtype(view, 0)]
-        if any(dt.bipolar for dt in dts):
-            return "BIPOLAR datatypes are not implemented"
-        if int(attr(view, "TH", 1)) != 1:
-            return "tiling (TH > 1) is not implemented"
-    if op == "ElementwiseAdd" and view.inits:
-        return "a constant operand (initializer) is not implemented: add takes two streams"
-    if op == "Thresholding" and out_dtype(view).bipolar:
-        return "BIPOLAR output is not implemented"
-    return ""
 
 
 def golden_ports(view: NodeView) -> tuple[list[Port], list[Port]]:
@@ -296,8 +248,9 @@ def plan_graph(hw_dir: Path, vectors_dir: Path) -> tuple[list[NodePlan], dict]:
         try:
             plan.unsupported = unsupported_reason(view)
             if not plan.unsupported:
-                plan.module = MODULE_OF[view.op_type]
-                b = BINDINGS[plan.module]
+                b = layer_of(view)
+                assert b is not None
+                plan.module = b.module
                 plan.params = b.params(view)
         except (GoldenError, ValueError) as e:
             plan.unsupported = str(e)
@@ -322,7 +275,7 @@ def plan_graph(hw_dir: Path, vectors_dir: Path) -> tuple[list[NodePlan], dict]:
 
 def _node_sv(plan: NodePlan) -> str:
     t = plan.tag
-    n_in, n_out = PORTS.get(plan.module, (1, 1))
+    n_in, n_out = LAYERS[plan.module].ports
     lines = [f"  // {t}: {plan.view.name} ({plan.view.full_op_type} -> {plan.module})"]
     lines.append(f"  logic {t}_rst_n, {t}_report, {t}_done;")
     lines.append(f"  logic [1:0] {t}_pass;")

@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from sim.modules import MODULES, sources
+from sim.layers import MODULES, sources
 from sim.toolchain import VERILATOR_BIN, hdl_literal
 
 # Extra parameter sets per module (the defaults are always checked too).

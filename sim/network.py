@@ -5,7 +5,7 @@ what only the assembled pipeline does -- back-pressure between nodes, the frame 
 graph really reaches, and above all whether the StreamingFIFO depths that hls/fifo.py derives
 analytically for reconvergent paths keep the pipeline from deadlocking. Here every node of
 model.hw.onnx is instantiated with its RTL module and HDL parameters (`sim.graph.plan_graph`,
-`sim.tb.bindings`) in one generated module `network`, each tensor of the graph one AXI stream
+`sim.layers`) in one generated module `network`, each tensor of the graph one AXI stream
 from its producer to its consumer; the FIFO nodes keep the depth stored in the graph (or a scaled
 one, `fifo_scale`, for the experiment that shows those depths matter).
 
@@ -42,7 +42,6 @@ from golden.errors import GoldenError
 from sim.graph import (
     DRAIN_CYCLES,
     MAX_FRAMES,
-    PORTS,
     NodePlan,
     Port,
     link_file,
@@ -51,8 +50,7 @@ from sim.graph import (
     read_kv,
     split_timings,
 )
-from sim.modules import sources
-from sim.tb.bindings import FIFO_REG_DEPTH_MAX
+from sim.layers import FIFO_REG_DEPTH_MAX, LAYERS, sources
 from sim.toolchain import (
     MAIN_CPP,
     VERILATOR_BUILD_ARGS,
@@ -322,7 +320,7 @@ def _port(kind: str, i: int, tag: str, valid: str | None = None, ready: str | No
 def _instance(net: NetworkPlan, p: NodePlan, gate: bool) -> str:
     """One node: its module with its HDL parameters, its stream ports on the tensors' wires
     (unused ports of concat/split/dup tied off as in sim/graph.py)."""
-    n_in, n_out = PORTS.get(p.module, (1, 1))
+    n_in, n_out = LAYERS[p.module].ports
     params = dict(p.params)
     for pname in p.memories:
         params[pname] = f"{p.tag}/{pname.lower()}.hex"

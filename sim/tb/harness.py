@@ -5,7 +5,7 @@ A test describes a layer by its FINN node (`golden.node.NodeView`); everything e
 * stimulus: random tensors within the input datatypes, the expected outputs from
   `golden.ops.run_node`, both put into wire order by `golden.streams.to_beats` and packed with
   `golden.packing.pack`; weights and thresholds written with `golden.memlayout` + `write_hex`;
-* the HDL parameters come from the module's binding (sim/tb/bindings.py);
+* the HDL parameters come from the module's record (sim/layers.py);
 * the cycle model is `golden.cycles.exp_cycles`;
 * one simulator build per HDL parameter set (cached under build/sim/), one simulator run per
   build in which the cocotb tests of sim/tb/stream_tests.py run every stall pattern, the timing
@@ -37,7 +37,7 @@ from golden.streams import (
     out_elems_per_beat,
     to_beats,
 )
-from sim.modules import sources
+from sim.layers import LAYERS, sources
 from sim.tb.config import ENV_VAR, BenchConfig, FrameSet
 from sim.toolchain import (
     BUILD_ROOT,
@@ -52,6 +52,8 @@ from sim.toolchain import (
 )
 
 Params = dict[str, Any]
+# The cocotb tests every layer runs (one module for all layers; the bench config says which).
+STREAM_TESTS = "sim.tb.stream_tests"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,7 +213,7 @@ def run_case(case: RtlCase, work: Path) -> dict[str, Any]:
     results_xml = work / "results.xml"
     try:
         runner.test(
-            test_module=f"sim.tb.tb_{case.module}",
+            test_module=STREAM_TESTS,
             hdl_toplevel=case.module,
             hdl_toplevel_lang="verilog",
             build_dir=str(build_dir),
@@ -247,9 +249,7 @@ def check_module(
 
     Returns the measurements per frame set ({"A": {"intervals", "latency", ...}, ...}).
     """
-    from sim.tb.bindings import BINDINGS
-
-    b = BINDINGS[module]
+    b = LAYERS[module]
     params = b.params(nodes[0])
     for node in nodes[1:]:
         assert b.params(node) == params, f"{module}: frame sets need the same HDL parameters"
@@ -289,7 +289,7 @@ def check_two_builds(
 
 
 def check_memory(module: str, params: Params, work: Path, sim: str = "verilator", seed: int = 1) -> None:
-    """Run sim/tb/tb_<module>.py (ram_1r1w, rom) on one build; `params` may hold INIT_FILE."""
+    """Run sim/tb/<module>_tests.py (ram_1r1w, rom) on one build; `params` may hold INIT_FILE."""
     from cocotb_tools.check_results import get_results
 
     work.mkdir(parents=True, exist_ok=True)
@@ -315,7 +315,7 @@ def check_memory(module: str, params: Params, work: Path, sim: str = "verilator"
     results_xml = work / "results.xml"
     try:
         runner.test(
-            test_module=f"sim.tb.tb_{module}",
+            test_module=f"sim.tb.{module}_tests",
             hdl_toplevel=module,
             hdl_toplevel_lang="verilog",
             build_dir=str(build_dir),

@@ -1,4 +1,4 @@
-"""The cocotb tests every stream module runs (imported by each sim/tb/tb_<module>.py).
+"""The cocotb tests every RTL layer runs: the one cocotb test module of every `sim.layers` record.
 
 All stimulus and expected beats come from the BenchConfig that pytest wrote from the golden
 model; these tests only drive, compare and measure:
