@@ -34,9 +34,11 @@ from typing import Any
 import onnx
 
 from golden.errors import GoldenError
+from golden.fsutil import atomic_write
 from golden.node import graph_fingerprint
-from sim.graph import MAX_FRAMES
-from sim.network import NetworkError, NetworkPlan, Progress, Stream, plan_network, simulate_network
+from sim.netlist import MAX_FRAMES
+from sim.network import Progress, simulate_network
+from sim.plan import NetworkError, NetworkPlan, Stream, plan_network
 
 SKID_BEATS = 2  # a stream's own registers: peaks up to this need no FIFO
 JOIN_MODULES = ("concat", "add")  # sim/rtl modules of StreamingConcat, ElementwiseAdd
@@ -189,10 +191,7 @@ def size_fifos(
     }
     result["fifo_beats"] = sum(x["depth"] for x in result["inputs"])
     result["fifo_bits"] = sum(x["depth"] * x["width"] for x in result["inputs"])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / (DEPTHS_FILE + ".tmp")
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
-    tmp.replace(out_dir / DEPTHS_FILE)
+    atomic_write(out_dir / DEPTHS_FILE, json.dumps(result, indent=1) + "\n")
     progress(
         f"fifo sizing: {len(result['inputs'])} FIFOs, {result['fifo_beats']} beats, "
         f"{result['fifo_bits']} bits -> {out_dir / DEPTHS_FILE}"

@@ -4,7 +4,7 @@ sim/graph.py checks every node in isolation, each on its own golden vectors; tha
 what only the assembled pipeline does -- back-pressure between nodes, the frame interval the
 graph really reaches, and above all whether the StreamingFIFO depths that hls/fifo.py derives
 analytically for reconvergent paths keep the pipeline from deadlocking. Here every node of
-model.hw.onnx is instantiated with its RTL module and HDL parameters (`sim.graph.plan_graph`,
+model.hw.onnx is instantiated with its RTL module and HDL parameters (`sim.plan.plan_graph`,
 `sim.layers`) in one generated module `network`, each tensor of the graph one AXI stream
 from its producer to its consumer; the FIFO nodes keep the depth stored in the graph (or a scaled
 one, `fifo_scale`, for the experiment that shows those depths matter).
@@ -28,493 +28,59 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 from golden.errors import GoldenError
-from sim.graph import (
+from golden.fsutil import atomic_write, make_tmp_dir, replace_dir
+from sim.netlist import (
     DRAIN_CYCLES,
     MAX_FRAMES,
-    NodePlan,
-    Port,
-    link_file,
-    memory_geometry,
-    plan_graph,
-    read_kv,
-    split_timings,
+    NETLIST,
+    NETWORK_TOP,
+    network_hdl_sources,
+    network_sv,
+    testbench_sv,
 )
-from sim.layers import FIFO_REG_DEPTH_MAX, LAYERS, sources
+from sim.plan import JOINS, NetworkError, NetworkPlan, Port, fifo_capacity, memory_geometry, plan_network
+from sim.results import kv_int, read_kv, row, split_timings
 from sim.toolchain import (
     MAIN_CPP,
     VERILATOR_BUILD_ARGS,
     VERILATOR_MAKEFLAGS,
     Verilator,
     cached_build,
-    hdl_literal,
+    link_file,
     run_logged,
 )
 
-TB_DIR = Path(__file__).resolve().parent / "tb_network"
-GRAPH_TB_DIR = Path(__file__).resolve().parent / "tb_graph"
-TB_SOURCES = (
-    GRAPH_TB_DIR / "tb_source.sv",
-    GRAPH_TB_DIR / "tb_sink.sv",
-    TB_DIR / "tb_net_ctl.sv",
-    TB_DIR / "tb_stream_mon.sv",
-    TB_DIR / "tb_fifo_mon.sv",
-)
-GATE_SOURCE = TB_DIR / "tb_fifo_gate.sv"
-TOP, NETLIST = "tb_network", "network"
-JOINS = ("StreamingConcat", "ElementwiseAdd")
+__all__ = ["NetworkError", "fifo_search", "main", "plan_network", "simulate_network"]
 
-# Cycles without a beat on any stream that make a deadlock. A live pipeline always moves something
-# (the longest network-wide pause measured on the test graph is 57 cycles, at its start).
 DEADLOCK_WINDOW = 4096
-STALL_SLOWDOWN = 2  # random stalls at the edges (50 % duty): budget multiplier
+
+EDGE_STALL_BUDGET_FACTOR = 2  # random stalls at the edges (50 % duty): budget multiplier
+
 REPORT_JSON, REPORT_MD, NETLIST_FILE, RUN_DIR = (
     "network_report.json",
     "network_report.md",
     "network.sv",
     "network_run",
 )
+
 SEARCH_JSON, SEARCH_MD = "network_fifo_search.json", "network_fifo_search.md"
-# wall-clock times and build-cache hits, apart from the (byte-reproducible) reports
+
 TIMINGS_JSON, SEARCH_TIMINGS_JSON = "network_timings.json", "network_fifo_search_timings.json"
 
 Progress = Callable[[str], Any]
 
 
-class NetworkError(GoldenError):
-    """The graph cannot be stitched (unsupported node, unusable vectors, inconsistent wiring)."""
-
-
-def fifo_capacity(depth: int) -> int:
-    """Beats the sim/rtl fifo holds at DEPTH: registers (at least 2), or the RAM plus its 3-beat
-    prefetch queue (sim/README.md)."""
-    return max(depth, 2) if depth <= FIFO_REG_DEPTH_MAX else depth + 3
-
-
-# ---------------------------------------------------------------------------------------------
-# the plan: nodes, the streams between them, the FIFOs
-
-
-@dataclass
-class Stream:
-    """One tensor of the graph = one AXI stream: from a node's output port (or the network input)
-    to a node's input port (or a network output)."""
-
-    index: int
-    tensor: str
-    width: int  # padded TDATA width
-    beats: int  # per frame
-    bits: int  # element width
-    elems: int  # elements per beat
-    producer: tuple[NodePlan, int] | None = None  # None: a graph input
-    consumer: tuple[NodePlan, int] | None = None  # None: a graph output
-    hex: Path | None = None  # golden beats (graph inputs and outputs only)
-
-    @property
-    def tag(self) -> str:
-        return f"s{self.index:03d}"
-
-    @property
-    def source(self) -> str:
-        return f"{self.producer[0].view.name}.out{self.producer[1]}" if self.producer else "network input"
-
-    @property
-    def sink(self) -> str:
-        return f"{self.consumer[0].view.name}.in{self.consumer[1]}" if self.consumer else "network output"
-
-    def ends(self) -> str:
-        return f"{self.source} -> {self.sink}"
-
-
-@dataclass
-class Fifo:
-    """A StreamingFIFO node; `join` set when it feeds a join (a reconvergent-path FIFO)."""
-
-    plan: NodePlan
-    depth_graph: int
-    depth: int  # simulated (scaled when reconvergent)
-    join: str | None = None
-    join_input: int | None = None
-    fork: str | None = None  # from the hls report, when it lists this FIFO
-    lookahead_pixels: int | None = None
-
-    @property
-    def beats_per_pixel(self) -> int | None:
-        """hls/fifo.py stores (lookahead + 2) * beats_per_pixel."""
-        return None if self.lookahead_pixels is None else self.depth_graph // (self.lookahead_pixels + 2)
-
-
-@dataclass
-class NetworkPlan:
-    hw_dir: Path
-    vectors_dir: Path
-    manifest: dict
-    nodes: list[NodePlan]
-    streams: list[Stream]
-    inputs: list[Stream]
-    outputs: list[Stream]
-    fifos: list[Fifo] = field(default_factory=list)
-    fifo_scale: float = 1.0
-    extra: dict[int, int] = field(default_factory=dict)  # what-if: stream index -> FIFO depth
-    gated: bool = False  # FIFO search: run-time capacity gates on the reconvergent FIFOs
-
-    @property
-    def bottleneck(self) -> NodePlan:
-        return max(self.nodes, key=lambda p: p.exp_cycles)
-
-    def __post_init__(self) -> None:
-        self._by_tensor = {s.tensor: s for s in self.streams}
-
-    def stream_of(self, tensor: str) -> Stream:
-        return self._by_tensor[tensor]
-
-    def sink_tag(self, s: Stream) -> str:
-        """Wires at the consumer's port: the tensor's own, or the what-if FIFO's output."""
-        return f"{s.tag}x" if s.index in self.extra else s.tag
-
-
-def _hls_fifo_decisions(hw_dir: Path) -> dict[tuple[str, int], dict]:
-    """(join, input index) -> hls/fifo.py's decision, from the hls report when there is one."""
-    path = hw_dir / "report" / "estimates.json"
-    if not path.is_file():
-        return {}
-    fifos = json.loads(path.read_text()).get("folding", {}).get("fifos", [])
-    return {(f["join"], int(f["input_index"])): f for f in fifos}
-
-
-def _beats_disagree(s: Stream) -> str:
-    """ "" when the producer's golden output beats are the consumer's golden input beats."""
-    assert s.producer and s.consumer
-    a, b = s.producer[0].outputs[s.producer[1]].hex, s.consumer[0].inputs[s.consumer[1]].hex
-    assert a is not None and b is not None
-    la, lb = a.read_bytes().splitlines(), b.read_bytes().splitlines()
-    if la == lb:
-        return ""
-    first = next((i for i, (x, y) in enumerate(zip(la, lb, strict=False)) if x != y), min(len(la), len(lb)))
-    return (
-        f"tensor {s.tensor} ({s.ends()}): golden's output beats of the producer and input beats of "
-        f"the consumer differ ({len(la)} vs {len(lb)} beats, first difference at beat {first})"
-    )
-
-
-def plan_network(
-    hw_dir: Path,
-    vectors_dir: Path,
-    fifo_scale: float = 1.0,
-    extra_fifo: float = 0.0,
-    gated: bool = False,
-    extra_depths: dict[str, int] | None = None,
-) -> NetworkPlan:
-    """Every node with its module and parameters, every tensor as a stream between two ports.
-
-    Refuses (NetworkError) a graph the RTL library cannot implement whole, vectors that do not
-    fit it, and wiring that cannot be a netlist: a tensor with two consumers or none, a producer
-    and consumer disagreeing on the stream's width, beat count or golden beats."""
-    if fifo_scale < 0 or extra_fifo < 0:
-        raise ValueError(f"fifo_scale and extra_fifo must be >= 0, got {fifo_scale}, {extra_fifo}")
-    hw_dir, vectors_dir = Path(hw_dir), Path(vectors_dir)
-    plans, manifest = plan_graph(hw_dir, vectors_dir)
-    bad = [f"{p.view.name}: {p.unsupported or p.error}" for p in plans if p.unsupported or p.error]
-    if bad:
-        raise NetworkError("cannot stitch the graph:\n  " + "\n  ".join(bad))
-    producer: dict[str, tuple[NodePlan, int]] = {}
-    consumer: dict[str, tuple[NodePlan, int]] = {}
-    problems = []
-    for p in plans:
-        for k, port in enumerate(p.outputs):
-            producer[port.tensor] = (p, k)
-        for k, port in enumerate(p.inputs):
-            if port.tensor in consumer:
-                problems.append(f"tensor {port.tensor} has two consumers (a stream has one)")
-            consumer[port.tensor] = (p, k)
-    g_in = [t["tensor"] for t in manifest["graph_inputs"]]
-    g_out = [t["tensor"] for t in manifest["graph_outputs"]]
-    streams: list[Stream] = []
-    for t in dict.fromkeys([*g_in, *[port.tensor for p in plans for port in p.outputs]]):
-        prod, cons = producer.get(t), consumer.get(t)
-        if t in g_in and (prod or not cons):
-            problems.append(f"graph input {t} must have no producer and one consumer")
-        elif t in g_out and (cons or not prod):
-            problems.append(f"graph output {t} must have a producer and no consumer")
-        elif t not in g_in and t not in g_out and not cons:
-            problems.append(f"tensor {t} ({prod[0].view.name if prod else '?'}) has no consumer")
-        else:
-            port = prod[0].outputs[prod[1]] if prod else cons[0].inputs[cons[1]]  # type: ignore[index]
-            s = Stream(len(streams), t, port.width, port.beats, port.bits, port.elems, prod, cons, port.hex)
-            if prod and cons:
-                other = cons[0].inputs[cons[1]]
-                if (other.width, other.beats) != (port.width, port.beats):
-                    problems.append(
-                        f"tensor {t} ({s.ends()}): the producer sends {port.beats} beats of {port.width} "
-                        f"bits per frame, the consumer takes {other.beats} of {other.width}"
-                    )
-                elif problem := _beats_disagree(s):
-                    problems.append(problem)
-            streams.append(s)
-    if problems:
-        raise NetworkError("inconsistent graph wiring:\n  " + "\n  ".join(problems))
-    by_tensor = {s.tensor: s for s in streams}
-    net = NetworkPlan(
-        hw_dir,
-        vectors_dir,
-        manifest,
-        plans,
-        streams,
-        [by_tensor[t] for t in g_in],
-        [by_tensor[t] for t in g_out],
-    )
-    net.fifo_scale, net.gated = fifo_scale, gated
-    decisions = _hls_fifo_decisions(hw_dir)
-    for p in plans:
-        if p.module != "fifo":
-            continue
-        depth = int(p.params["DEPTH"])
-        f = Fifo(p, depth, depth)
-        cons = by_tensor[p.outputs[0].tensor].consumer
-        if cons and cons[0].view.op_type in JOINS:
-            f.join, f.join_input = cons[0].view.name, cons[1]
-            if d := decisions.get((f.join, f.join_input)):
-                f.fork, f.lookahead_pixels = d["fork"], int(d["lookahead_pixels"])
-            f.depth = max(2, round(depth * fifo_scale))
-            p.params = {**p.params, "DEPTH": f.depth}
-        net.fifos.append(f)
-    if extra_fifo:
-        net.extra = {
-            s.index: max(2, round(extra_fifo * s.beats)) for s in streams if s.producer and s.consumer
-        }
-    for t, depth in (extra_depths or {}).items():
-        s = by_tensor.get(t)
-        if s is None or not (s.producer and s.consumer) or depth < 2:
-            raise NetworkError(f"extra FIFO on {t}: not a node-to-node stream of this graph, or depth < 2")
-        net.extra[s.index] = int(depth)
-    return net
-
-
-# ---------------------------------------------------------------------------------------------
-# the generated netlist and testbench
-
-
-def _bundle(tag: str, width: int) -> list[str]:
-    return [f"  logic [{width - 1}:0] {tag}_tdata;", f"  logic {tag}_tvalid, {tag}_tready;"]
-
-
-def _port(kind: str, i: int, tag: str, valid: str | None = None, ready: str | None = None) -> list[str]:
-    """Connections of stream port <kind><i> to the wire bundle `tag` (TVALID/TREADY overridable)."""
-    return [
-        f".{kind}{i}_V_TDATA({tag}_tdata)",
-        f".{kind}{i}_V_TVALID({valid or f'{tag}_tvalid'})",
-        f".{kind}{i}_V_TREADY({ready or f'{tag}_tready'})",
-    ]
-
-
-def _instance(net: NetworkPlan, p: NodePlan, gate: bool) -> str:
-    """One node: its module with its HDL parameters, its stream ports on the tensors' wires
-    (unused ports of concat/split/dup tied off as in sim/graph.py)."""
-    n_in, n_out = LAYERS[p.module].ports
-    params = dict(p.params)
-    for pname in p.memories:
-        params[pname] = f"{p.tag}/{pname.lower()}.hex"
-    conns = [".ap_clk", ".ap_rst_n"]
-    for i in range(n_in):
-        if i < len(p.inputs):
-            w = net.sink_tag(net.stream_of(p.inputs[i].tensor))
-            conns += (
-                _port("in", i, w, f"{w}_tvalid & {p.tag}_ok", f"{p.tag}_ready") if gate else _port("in", i, w)
-            )
-        else:
-            conns += [f".in{i}_V_TDATA('0)", f".in{i}_V_TVALID(1'b0)", f".in{i}_V_TREADY()"]
-    for i in range(n_out):
-        if i < len(p.outputs):
-            conns += _port("out", i, net.stream_of(p.outputs[i].tensor).tag)
-        else:
-            conns += [f".out{i}_V_TDATA()", f".out{i}_V_TVALID()", f".out{i}_V_TREADY(1'b0)"]
-    plist = ",\n".join(f"      .{k}({hdl_literal(v)})" for k, v in params.items())
-    body = ",\n".join(f"      {c}" for c in conns)
-    head = f"  // {p.view.name} ({p.view.full_op_type})"
-    return f"{head}\n  {p.module} #(\n{plist}\n  ) {p.tag} (\n{body}\n  );"
-
-
-def _gate(net: NetworkPlan, f: Fifo) -> list[str]:
-    """FIFO search: the capacity gate on a reconvergent FIFO's input (tb_fifo_gate)."""
-    t, a = f.plan.tag, net.sink_tag(net.stream_of(f.plan.inputs[0].tensor))
-    b = net.stream_of(f.plan.outputs[0].tensor).tag
-    return [
-        f"  logic {t}_ok, {t}_ready;",
-        f"  assign {a}_tready = {t}_ready & {t}_ok;",
-        f"  tb_fifo_gate #(.ID({f.plan.index})) {t}_gate (.clk(ap_clk), .rst_n(ap_rst_n), "
-        f".in_beat({a}_tvalid & {a}_tready), .out_beat({b}_tvalid & {b}_tready), .ok({t}_ok));",
-    ]
-
-
-def network_sv(net: NetworkPlan) -> str:
-    """The netlist: module `network` with FINN-style stream ports (in<k>_V_*, out<k>_V_*) for the
-    graph inputs and outputs, one instance per node (instance name = the node's sim/graph.py tag),
-    one wire bundle per tensor. Memory images are read from `<tag>/weight_file.hex` /
-    `<tag>/thresh_file.hex` relative to the simulator's working directory."""
-    decl = ["    input  logic ap_clk", "    input  logic ap_rst_n"]
-    edges = []
-    for k, s in enumerate(net.inputs):
-        decl += [f"    input  logic [{s.width - 1}:0] in{k}_V_TDATA", f"    input  logic in{k}_V_TVALID"]
-        decl.append(f"    output logic in{k}_V_TREADY")
-        edges += [f"  assign {s.tag}_tdata = in{k}_V_TDATA;", f"  assign {s.tag}_tvalid = in{k}_V_TVALID;"]
-        edges.append(f"  assign in{k}_V_TREADY = {s.tag}_tready;")
-    for k, s in enumerate(net.outputs):
-        decl += [f"    output logic [{s.width - 1}:0] out{k}_V_TDATA", f"    output logic out{k}_V_TVALID"]
-        decl.append(f"    input  logic out{k}_V_TREADY")
-        edges += [f"  assign out{k}_V_TDATA = {s.tag}_tdata;", f"  assign out{k}_V_TVALID = {s.tag}_tvalid;"]
-        edges.append(f"  assign {s.tag}_tready = out{k}_V_TREADY;")
-    wires = []
-    for s in net.streams:
-        wires += [
-            f"  // {s.tag}: tensor {s.tensor}, {s.ends()}, {s.beats} beats/frame",
-            *_bundle(s.tag, s.width),
-        ]
-    extra = []
-    for i, depth in net.extra.items():
-        s = net.streams[i]
-        extra += _bundle(f"{s.tag}x", s.width)
-        extra.append(
-            f"  fifo #(.WIDTH({s.width}), .DEPTH({depth})) {s.tag}_whatif (.ap_clk, .ap_rst_n, "
-            f"{', '.join(_port('in', 0, s.tag) + _port('out', 0, f'{s.tag}x'))});"
-        )
-    gated = {f.plan.tag for f in net.fifos if net.gated and f.join}
-    for f in net.fifos:
-        if f.plan.tag in gated:
-            extra += _gate(net, f)
-    insts = "\n\n".join(_instance(net, p, p.tag in gated) for p in net.nodes)
-    sha = str(net.manifest.get("graph_sha256", ""))[:16]
-    notes = [f"reconvergent FIFO depths scaled by {net.fifo_scale}"] if net.fifo_scale != 1.0 else []
-    if net.extra:
-        notes.append(f"WHAT-IF, not the graph: a FIFO on each of {len(net.extra)} node-to-node streams")
-    if gated:
-        notes.append("FIFO SEARCH, not the graph: run-time capacity gates (tb_fifo_gate) on the FIFO inputs")
-    note = "".join(f"\n// {n}." for n in notes)
-    ports = ",\n".join(decl)
-    model = f"{net.hw_dir.parent.name}/{net.hw_dir.name}/model.hw.onnx"  # no absolute path: cache key
-    return f"""// Generated by sim/network.py from {model} (sha256 {sha}…).{note}
-// {len(net.nodes)} nodes, {len(net.streams)} streams; every node in its sim/rtl module, connected as the
-// graph's tensors connect them. Memory images: <instance>/<parameter>.hex, relative to the working
-// directory.
-/* verilator lint_off PINCONNECTEMPTY */
-module {NETLIST} (
-{ports}
-);
-{chr(10).join(wires)}
-
-{chr(10).join(edges)}
-{chr(10).join(extra)}
-
-{insts}
-endmodule
-"""
-
-
-def testbench_sv(net: NetworkPlan) -> str:
-    """tb_network: ctl, a tb_source per graph input, the netlist, a tb_sink per graph output,
-    and the monitors (reading the netlist's wires hierarchically, so the netlist stays clean)."""
-    lines = []
-    for kind, streams in (("in", net.inputs), ("out", net.outputs)):
-        for k, s in enumerate(streams):
-            lines.append(f"  logic [{s.width - 1}:0] {kind}{k}_tdata;")
-            lines.append(f"  logic {kind}{k}_tvalid, {kind}{k}_tready, {kind}{k}_done;")
-    common = ".clk, .rst_n, .cycle, .pass, .report"
-    for k, s in enumerate(net.inputs):
-        lines.append(
-            f'  tb_source #(.NODE("net"), .PORT({k}), .PW({s.width})) src{k} ({common}, .done(in{k}_done), '
-            f".tdata(in{k}_tdata), .tvalid(in{k}_tvalid), .tready(in{k}_tready));"
-        )
-    conns = [".ap_clk(clk)", ".ap_rst_n(rst_n)"]
-    for kind, streams in (("in", net.inputs), ("out", net.outputs)):
-        for k in range(len(streams)):
-            conns += [f".{kind}{k}_V_{x.upper()}({kind}{k}_{x})" for x in ("tdata", "tvalid", "tready")]
-    lines.append(f"  {NETLIST} u_net ({', '.join(conns)});")
-    for k, s in enumerate(net.outputs):
-        lines.append(
-            f'  tb_sink #(.NODE("net"), .PORT({k}), .PW({s.width}), .BITS({s.bits}), .EPB({s.elems})) '
-            f"snk{k} ({common}, .done(out{k}_done), .tdata(out{k}_tdata), .tvalid(out{k}_tvalid), "
-            f".tready(out{k}_tready));"
-        )
-
-    def hs(tag: str) -> str:
-        return f"u_net.{tag}_tvalid & u_net.{tag}_tready"
-
-    for s in net.streams:
-        lines.append(
-            f"  tb_stream_mon #(.ID({s.index}), .BPF({s.beats})) mon_{s.tag} (.clk, .rst_n, .cycle, .report, "
-            f".tvalid(u_net.{s.tag}_tvalid), .tready(u_net.{s.tag}_tready));"
-        )
-    monitored = [(f"f{f.plan.index}", f.plan.inputs[0].tensor, f.plan.outputs[0].tensor) for f in net.fifos]
-    for name, a, b in monitored:
-        lines.append(
-            f'  tb_fifo_mon #(.NAME("{name}")) mon_{name} (.clk, .rst_n, .report, '
-            f".in_beat({hs(net.sink_tag(net.stream_of(a)))}), .out_beat({hs(net.stream_of(b).tag)}));"
-        )
-    for i in net.extra:
-        t = net.streams[i].tag
-        lines.append(
-            f'  tb_fifo_mon #(.NAME("x{i}")) mon_x{i} (.clk, .rst_n, .report, .in_beat({hs(t)}), '
-            f".out_beat({hs(t + 'x')}));"
-        )
-    moving = [hs(s.tag) for s in net.streams] + [hs(net.streams[i].tag + "x") for i in net.extra]
-    activity = " |\n      ".join(f"({h})" for h in moving)
-    srcs = " & ".join(f"in{k}_done" for k in range(len(net.inputs))) or "1'b1"
-    snks = " & ".join(f"out{k}_done" for k in range(len(net.outputs))) or "1'b1"
-    body = "\n".join(lines)
-    return f"""// Generated by sim/network.py -- the stitched network, golden sources, checking sinks.
-module {TOP} (
-    input logic clk
-);
-  logic [31:0] cycle = 32'd0;
-  int max_cycles = 0;
-  logic rst_n, report, done, activity;
-  logic [1:0] pass;
-  initial if (!$value$plusargs("max_cycles=%d", max_cycles)) max_cycles = 32'h7fff_ffff;
-  always_ff @(posedge clk) begin
-    cycle <= cycle + 32'd1;
-    if (done) begin
-      $display("tb_network: done at cycle %0d", cycle);
-      $finish;
-    end
-    if (int'(cycle) >= max_cycles) begin
-      $display("tb_network: stopped at the cycle cap %0d", cycle);
-      $finish;
-    end
-  end
-  assign activity =
-      {activity};
-  tb_net_ctl ctl (.clk, .cycle, .srcs_done({srcs}), .snks_done({snks}), .activity, .rst_n, .pass,
-                  .report, .done);
-
-{body}
-endmodule
-"""
-
-
 # ---------------------------------------------------------------------------------------------
 # build (cached) and run
-
-
-def hdl_sources(net: NetworkPlan) -> list[Path]:
-    seen: dict[Path, None] = dict.fromkeys(TB_SOURCES)
-    if net.gated:
-        seen[GATE_SOURCE] = None
-    for p in net.nodes:
-        for s in sources(p.module):
-            seen[s] = None
-    if net.extra:
-        for s in sources("fifo"):
-            seen[s] = None
-    return list(seen)
 
 
 def build_key(netlist: str, tb: str, hdl: list[Path]) -> str:
@@ -532,11 +98,11 @@ def build(netlist: str, tb: str, hdl: list[Path], progress: Progress = print) ->
 
     def make(tmp: Path) -> None:
         (tmp / f"{NETLIST}.sv").write_text(netlist)
-        (tmp / f"{TOP}.sv").write_text(tb)
-        srcs = [str(tmp / f"{TOP}.sv"), str(tmp / f"{NETLIST}.sv"), *map(str, hdl)]
-        Verilator().build(tmp, TOP, srcs, progress, "network")
+        (tmp / f"{NETWORK_TOP}.sv").write_text(tb)
+        srcs = [str(tmp / f"{NETWORK_TOP}.sv"), str(tmp / f"{NETLIST}.sv"), *map(str, hdl)]
+        Verilator().build(tmp, NETWORK_TOP, srcs, progress, "network")
 
-    return cached_build(build_key(netlist, tb, hdl), f"V{TOP}", make)
+    return cached_build(build_key(netlist, tb, hdl), f"V{NETWORK_TOP}", make)
 
 
 def budget(net: NetworkPlan, frames: int, stall: bool) -> int:
@@ -546,7 +112,7 @@ def budget(net: NetworkPlan, frames: int, stall: bool) -> int:
     still 10x below this), so only a livelock reaches it; a deadlock ends a run at the window."""
     work = sum(max(p.exp_cycles, *(x.beats for x in [*p.inputs, *p.outputs])) for p in net.nodes)
     b = (frames + 1) * work + sum(p.latency_declared for p in net.nodes) + 10_000
-    return b * STALL_SLOWDOWN if stall else b
+    return b * EDGE_STALL_BUDGET_FACTOR if stall else b
 
 
 def prepare_run(
@@ -592,10 +158,6 @@ def run(exe: Path, run_dir: Path, cap: int) -> str | None:
 # results
 
 
-def _i(kv: dict[str, list[str]], key: str) -> int:
-    return int(kv[key][0])
-
-
 def _streams_state(net: NetworkPlan, run_dir: Path, frames: int) -> dict[int, dict[str, Any]]:
     """Per stream: beats, final handshake, frame ends and the last interval's wait counts."""
     state = {}
@@ -606,10 +168,10 @@ def _streams_state(net: NetworkPlan, run_dir: Path, frames: int) -> dict[int, di
         marks = [int(c) for c in kv.get("frame_end", [])]  # (cycle, blocked, empty) per frame end
         ends, blocked, empty = marks[0::3], marks[1::3], marks[2::3]
         state[s.index] = {
-            "beats": _i(kv, "beats"),
+            "beats": kv_int(kv, "beats"),
             "expected": s.beats * frames,
-            "tvalid": bool(_i(kv, "tvalid")),
-            "tready": bool(_i(kv, "tready")),
+            "tvalid": bool(kv_int(kv, "tvalid")),
+            "tready": bool(kv_int(kv, "tready")),
             "frame_ends": ends,
             "intervals": [b - a for a, b in pairwise(ends)],
             # cycles of the last frame interval with TVALID && !TREADY / without TVALID
@@ -660,8 +222,9 @@ def _edges(net: NetworkPlan, run_dir: Path, mode: int) -> tuple[list[dict], list
         kv = read_kv(run_dir / "net" / f"in{k}_p{mode}.txt")
         if kv is None:
             return None
-        ins.append({"port": f"in{k}", "tensor": s.tensor, "consumer": s.sink, "beats": _i(kv, "beats"),
-                    "accepted": _i(kv, "accepted"), "first_accept": _i(kv, "first_accept")})  # fmt: skip
+        ins.append({"port": f"in{k}", "tensor": s.tensor, "consumer": s.sink,
+                    "beats": kv_int(kv, "beats"), "accepted": kv_int(kv, "accepted"),
+                    "first_accept": kv_int(kv, "first_accept")})  # fmt: skip
     for k, s in enumerate(net.outputs):
         kv = read_kv(run_dir / "net" / f"out{k}_p{mode}.txt")
         if kv is None:
@@ -671,14 +234,14 @@ def _edges(net: NetworkPlan, run_dir: Path, mode: int) -> tuple[list[dict], list
             "port": f"out{k}",
             "tensor": s.tensor,
             "producer": s.source,
-            "beats": _i(kv, "beats"),
-            "received": _i(kv, "received"),
-            "mismatch_beats": _i(kv, "bad_beats"),
-            "mismatch_ints": _i(kv, "bad_elems"),
-            "missing_beats": max(0, _i(kv, "beats") - _i(kv, "received")),
-            "extra_beats": _i(kv, "extra"),
-            "protocol_errors": _i(kv, "protocol"),
-            "first_beat": _i(kv, "mark_cycle"),
+            "beats": kv_int(kv, "beats"),
+            "received": kv_int(kv, "received"),
+            "mismatch_beats": kv_int(kv, "bad_beats"),
+            "mismatch_ints": kv_int(kv, "bad_elems"),
+            "missing_beats": max(0, kv_int(kv, "beats") - kv_int(kv, "received")),
+            "extra_beats": kv_int(kv, "extra"),
+            "protocol_errors": kv_int(kv, "protocol"),
+            "first_beat": kv_int(kv, "mark_cycle"),
             "frame_ends": ends,
             "intervals": [b - a for a, b in pairwise(ends)],
         }
@@ -700,8 +263,11 @@ def evaluate(net: NetworkPlan, run_dir: Path, frames: int, stall: bool) -> dict[
     edges = _edges(net, run_dir, 2 if stall else 1)
     if ctl is None or edges is None:
         return {"verdict": "error", "reason": "no results (the simulation ended early)"}
-    r: dict[str, Any] = {"cycles": _i(ctl, "end") - _i(ctl, "start"), "last_beat": _i(ctl, "last_beat")}
-    r["max_pause"] = _i(ctl, "max_idle")
+    r: dict[str, Any] = {
+        "cycles": kv_int(ctl, "end") - kv_int(ctl, "start"),
+        "last_beat": kv_int(ctl, "last_beat"),
+    }
+    r["max_pause"] = kv_int(ctl, "max_idle")
     r["inputs"], r["outputs"] = edges
 
     # timing: the steady-state interval (last one, slowest output) against the cycle model
@@ -738,8 +304,8 @@ def evaluate(net: NetworkPlan, run_dir: Path, frames: int, stall: bool) -> dict[
                 "depth_graph": f.depth_graph,
                 "depth": f.depth,
                 "capacity": fifo_capacity(f.depth),
-                "peak_occupancy": _i(kv, "peak") if kv else None,
-                "occupancy": _i(kv, "occupancy") if kv else None,
+                "peak_occupancy": kv_int(kv, "peak") if kv else None,
+                "occupancy": kv_int(kv, "occupancy") if kv else None,
                 "full": a["tvalid"] and not a["tready"],
                 "empty": not b["tvalid"],
             }
@@ -750,7 +316,7 @@ def evaluate(net: NetworkPlan, run_dir: Path, frames: int, stall: bool) -> dict[
         r["what_if_fifos"] = [
             {"stream": net.streams[i].tensor, "ends": net.streams[i].ends(), "depth": d,
              "beats_per_frame": net.streams[i].beats, "width": net.streams[i].width,
-             "peak_occupancy": _i(kv, "peak") if (kv := peaks[i]) else None}
+             "peak_occupancy": kv_int(kv, "peak") if (kv := peaks[i]) else None}
             for i, d in net.extra.items()
         ]  # fmt: skip
     r["nodes"] = []
@@ -775,7 +341,7 @@ def evaluate(net: NetworkPlan, run_dir: Path, frames: int, stall: bool) -> dict[
     r |= counts
     r["bit_exact"] = not any(v for c, v in counts.items() if c != "protocol_errors")
     problems = [f"{v} {c.replace('_', ' ')}" for c, v in counts.items() if v]
-    if _i(ctl, "deadlock"):
+    if kv_int(ctl, "deadlock"):
         r["verdict"] = "deadlock"
         r["deadlock"] = d = _deadlock_diagnosis(net, st, fifos)
         problems.insert(
@@ -783,7 +349,7 @@ def evaluate(net: NetworkPlan, run_dir: Path, frames: int, stall: bool) -> dict[
             f"no beat moved for {DEADLOCK_WINDOW} cycles after cycle {r['last_beat']} "
             f"(full FIFOs: {', '.join(d['full_fifos']) or 'none'})",
         )
-    elif _i(ctl, "timeout"):
+    elif kv_int(ctl, "timeout"):
         r["verdict"] = "timeout"
         problems.insert(0, f"cycle budget ran out after {r['cycles']} cycles, beats still moving")
     elif not r["bit_exact"]:
@@ -795,10 +361,6 @@ def evaluate(net: NetworkPlan, run_dir: Path, frames: int, stall: bool) -> dict[
     if problems:
         r["reason"] = "; ".join(problems)
     return r
-
-
-def _row(cells: list[Any]) -> str:
-    return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
 
 def report_md(rep: dict[str, Any]) -> str:
@@ -832,18 +394,18 @@ def report_md(rep: dict[str, Any]) -> str:
         return "\n".join(lines) + "\n"
     bn = rep["bottleneck"]
     lines += [
-        _row(["measure", "cycles"]),
-        _row(["---", "---:"]),
-        _row(["simulated", rep["cycles"]]),
-        _row(["frame interval: mean after the first, slowest output", rep["interval"]]),
-        _row(["  its range (min, max)", rep["interval_spread"]]),
-        _row([f"bottleneck: max exp_cycles ({bn['node']})", bn["exp_cycles"]]),
-        _row(["interval / bottleneck", rep["interval_ratio"]]),
-        _row(["latency: first input beat → first output beat", rep["latency_first_beat"]]),
-        _row(["latency: first input beat → frame 0 complete at every output", rep["latency_first_frame"]]),
-        _row(["longest network-wide pause (no beat anywhere)", rep["max_pause"]]),
+        row(["measure", "cycles"]),
+        row(["---", "---:"]),
+        row(["simulated", rep["cycles"]]),
+        row(["frame interval: mean after the first, slowest output", rep["interval"]]),
+        row(["  its range (min, max)", rep["interval_spread"]]),
+        row([f"bottleneck: max exp_cycles ({bn['node']})", bn["exp_cycles"]]),
+        row(["interval / bottleneck", rep["interval_ratio"]]),
+        row(["latency: first input beat → first output beat", rep["latency_first_beat"]]),
+        row(["latency: first input beat → frame 0 complete at every output", rep["latency_first_frame"]]),
+        row(["longest network-wide pause (no beat anywhere)", rep["max_pause"]]),
         "",
-        _row(
+        row(
             [
                 "output",
                 "tensor",
@@ -853,26 +415,26 @@ def report_md(rep: dict[str, Any]) -> str:
                 "frame intervals",
             ]
         ),
-        _row(["---", "---", "---", "---:", "---:", "---"]),
+        row(["---", "---", "---", "---:", "---:", "---"]),
     ]
     for o in rep["outputs"]:
         cells = [o["port"], o["tensor"], o["producer"], f"{o['beats']} / {o['received']}"]
         lines.append(
-            _row(
+            row(
                 [*cells, f"{o['mismatch_beats']} / {o['mismatch_ints']}", ", ".join(map(str, o["intervals"]))]
             )
         )
     lines += [
         "",
-        _row(["FIFO", "join input", "fork", "lookahead px", "depth (graph)", "depth (sim)", "capacity",
+        row(["FIFO", "join input", "fork", "lookahead px", "depth (graph)", "depth (sim)", "capacity",
               "peak occupancy", "at the end"]),
-        _row(["---", "---", "---", "---:", "---:", "---:", "---:", "---:", "---"]),
+        row(["---", "---", "---", "---:", "---:", "---:", "---:", "---:", "---"]),
     ]  # fmt: skip
     for f in rep["fifos"]:
         state = ", ".join(x for x, on in (("full", f["full"]), ("empty", f["empty"])) if on)
         join = f"{f['join']}.in{f['join_input']}" if f["join"] else ""
         lines.append(
-            _row([f["name"], join, f["fork"] or "", f["lookahead_pixels"] or "", f["depth_graph"], f["depth"],
+            row([f["name"], join, f["fork"] or "", f["lookahead_pixels"] or "", f["depth_graph"], f["depth"],
                   f["capacity"], f["peak_occupancy"], state])
         )  # fmt: skip
     if w := rep.get("what_if_fifos"):
@@ -883,10 +445,10 @@ def report_md(rep: dict[str, Any]) -> str:
             f"What-if FIFOs: {len(w)}, {sum(x['peak_occupancy'] or 0 for x in w)} beats ({bits} bits) "
             "at their peaks together; the largest peaks:",
             "",
-            _row(["stream", "depth", "beats per frame", "peak occupancy"]),
-            _row(["---", "---:", "---:", "---:"]),
+            row(["stream", "depth", "beats per frame", "peak occupancy"]),
+            row(["---", "---:", "---:", "---:"]),
         ]
-        lines += [_row([x["ends"], x["depth"], x["beats_per_frame"], x["peak_occupancy"]]) for x in top]
+        lines += [row([x["ends"], x["depth"], x["beats_per_frame"], x["peak_occupancy"]]) for x in top]
     if d := rep.get("deadlock"):
         lines += ["", "## Deadlock", ""]
         lines += [f"* full FIFOs: {', '.join(d['full_fifos']) or 'none'}"]
@@ -899,12 +461,6 @@ def report_md(rep: dict[str, Any]) -> str:
         lines += [f"* blocked stream (TVALID && !TREADY): {s}" for s in d["blocked_streams"]]
         lines += [f"* nodes that did not finish: {len(d['unfinished_nodes'])} of {rep['n_nodes']}"]
     return "\n".join(lines) + "\n"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -938,12 +494,10 @@ def simulate_network(
     net = plan_network(hw_dir, vectors_dir, fifo_scale, extra_fifo, extra_depths=extra_depths)
     progress(f"network: {len(net.nodes)} nodes, {len(net.streams)} streams, {len(net.fifos)} FIFOs")
     netlist, tb = network_sv(net), testbench_sv(net)
-    exe, cached, build_s = build(netlist, tb, hdl_sources(net), progress)
+    exe, cached, build_s = build(netlist, tb, network_hdl_sources(net), progress)
     progress(f"network: build {'cached' if cached else f'{build_s:.0f} s'} ({exe.parent.name})")
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    run_dir = out_dir / f".{RUN_DIR}.tmp{os.getpid()}"
-    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir = make_tmp_dir(out_dir, RUN_DIR)  # kept as RUN_DIR when the verdict is not "pass"
     cap = prepare_run(net, run_dir, frames, stall, seed)
     progress(f"network: running {frames} frames ({'random stalls' if stall else 'full rate'}) ...")
     t_run = time.monotonic()
@@ -971,16 +525,16 @@ def simulate_network(
         "run_error": run_error,
         "wall_seconds": round(time.monotonic() - t_start, 2),
     } | result
-    _write_atomic(out_dir / NETLIST_FILE, netlist)
+    atomic_write(out_dir / NETLIST_FILE, netlist)
     stable, timings = split_timings(report)
-    _write_atomic(out_dir / REPORT_JSON, json.dumps(stable, indent=1, default=str) + "\n")
-    _write_atomic(out_dir / REPORT_MD, report_md(stable))
-    _write_atomic(out_dir / TIMINGS_JSON, json.dumps(timings, indent=1) + "\n")
-    shutil.rmtree(out_dir / RUN_DIR, ignore_errors=True)
+    atomic_write(out_dir / REPORT_JSON, json.dumps(stable, indent=1, default=str) + "\n")
+    atomic_write(out_dir / REPORT_MD, report_md(stable))
+    atomic_write(out_dir / TIMINGS_JSON, json.dumps(timings, indent=1) + "\n")
     if report["verdict"] == "pass":
+        shutil.rmtree(out_dir / RUN_DIR, ignore_errors=True)
         shutil.rmtree(run_dir, ignore_errors=True)
     else:
-        run_dir.rename(out_dir / RUN_DIR)
+        replace_dir(run_dir, out_dir / RUN_DIR)
     msg = f"network: {report['verdict']}"
     if report.get("interval"):
         msg += f", interval {report['interval']} (bottleneck {report['bottleneck']['exp_cycles']})"
@@ -999,9 +553,8 @@ def fifo_search(
     hw_dir, vectors_dir = Path(hw_dir), Path(vectors_dir)
     out_dir = Path(out_dir) if out_dir is not None else hw_dir / "sim"
     net = plan_network(hw_dir, vectors_dir, gated=True)
-    exe, _, _ = build(network_sv(net), testbench_sv(net), hdl_sources(net), progress)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    work = out_dir / f".network_search.tmp{os.getpid()}"
+    exe, _, _ = build(network_sv(net), testbench_sv(net), network_hdl_sources(net), progress)
+    work = make_tmp_dir(out_dir, "network_search")
 
     def attempt(caps: dict[int, int]) -> dict[str, Any]:
         shutil.rmtree(work, ignore_errors=True)
@@ -1062,13 +615,13 @@ def fifo_search(
         f"{base['verdict']}, interval {base.get('interval')}. All at their minimum together: "
         f"{tog.get('verdict', '-')}, interval {tog.get('interval', '-')}.",
         "",
-        _row([*head, "min capacity", "min px", "interval at min"]),
-        _row(["---", "---", *["---:"] * 8]),
+        row([*head, "min capacity", "min px", "interval at min"]),
+        row(["---", "---", *["---:"] * 8]),
     ]
-    lines += [_row([x[k] for k in keys]) for x in rows]
-    _write_atomic(out_dir / SEARCH_JSON, json.dumps(result, indent=1) + "\n")
-    _write_atomic(out_dir / SEARCH_TIMINGS_JSON, json.dumps({"seconds": seconds}) + "\n")
-    _write_atomic(out_dir / SEARCH_MD, "\n".join(lines) + "\n")
+    lines += [row([x[k] for k in keys]) for x in rows]
+    atomic_write(out_dir / SEARCH_JSON, json.dumps(result, indent=1) + "\n")
+    atomic_write(out_dir / SEARCH_TIMINGS_JSON, json.dumps({"seconds": seconds}) + "\n")
+    atomic_write(out_dir / SEARCH_MD, "\n".join(lines) + "\n")
     progress(f"network: FIFO search done in {seconds:.0f} s; report {out_dir / SEARCH_MD}")
     return result
 

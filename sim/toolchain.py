@@ -82,6 +82,15 @@ def run_logged(cmd: list[str], log: Path, cwd: Path | None = None, env: dict | N
         raise RuntimeError(f"{cmd[0]} failed (exit {r.returncode}); see {log}\n" + "\n".join(tail))
 
 
+def link_file(src: Path, dst: Path) -> None:
+    """`dst` pointing at `src` (a symlink, a copy where links are not possible): run directories
+    refer to the vector files and memory images instead of copying them."""
+    try:
+        dst.symlink_to(src.resolve())
+    except OSError:
+        shutil.copy(src, dst)
+
+
 # ---------------------------------------------------------------------------------------------
 # caches
 

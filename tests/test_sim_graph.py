@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-import sim.graph
+import sim.plan
 from golden.vectors import write_vectors
 from sim.graph import simulate
 
@@ -94,8 +94,8 @@ def test_sim_graph_catches_errors(
     hex_path.write_text("\n".join(lines) + "\n")
 
     # The FIFO's cycle model (golden.cycles, and the manifest's copy of it) says one cycle more.
-    real = sim.graph.exp_cycles
-    monkeypatch.setattr(sim.graph, "exp_cycles", lambda v: real(v) + (v.name == slow["name"]))
+    real = sim.plan.exp_cycles
+    monkeypatch.setattr(sim.plan, "exp_cycles", lambda v: real(v) + (v.name == slow["name"]))
     nodes[slow["name"]]["exp_cycles_per_frame"] += 1
     (bad / "manifest.json").write_text(json.dumps(manifest))
 
@@ -141,7 +141,9 @@ def test_sim_graph_cspdensenet_full_width(tmp_path: Path) -> None:
 def test_unsupported_nodes_are_named() -> None:
     """Layers or parameter sets the RTL library lacks get a reason, and no instance in the top."""
     from golden.node import NodeView
-    from sim.graph import NodePlan, top_sv, unsupported_reason
+    from sim.layers import unsupported_reason
+    from sim.netlist import top_sv
+    from sim.plan import NodePlan
     from sim.tb import nodes
 
     attrs = {"MW": 4, "MH": 2, "SIMD": 1, "PE": 1, "binaryXnorMode": 1, "noActivation": 1}
