@@ -12,6 +12,10 @@ Reads the configuration's build directory (``model.qonnx.onnx``, ``export.json``
     tensor_map.json        Brevitas activation layer → tensor of model.hw.onnx
     hls/<node>/            each layer's generated code (+ README on synthesising it)
     report/                estimates.json, report.md, cycles_per_layer.png, timings.json
+
+The flow is the list of named steps ``STEPS`` (each ``fn(model, ctx) -> model``), run in order by
+``run_steps``; ``write_outputs`` writes the files above (the generated code aside). hls/README.md
+lists the steps and what adding a layer type touches.
 """
 
 from __future__ import annotations

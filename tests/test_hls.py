@@ -420,3 +420,28 @@ def test_folding_error_names_the_problem():
         balance_units(units, mac_budget=1)
     with pytest.raises(FoldingError, match="below the floor of 10"):
         balance_units(units, target_cycles=9)
+
+
+def test_flow_steps_are_named_and_run_in_order():
+    from hls.flow import STEPS, FlowContext, Step, default_steps, resolve_steps, run_steps
+
+    req = HlsRequest(Path("b"))
+    assert default_steps(req) == list(STEPS) and default_steps(req)[-2:] == ["codegen", "report"]
+    assert "codegen" not in default_steps(HlsRequest(Path("b"), codegen=False))
+    assert resolve_steps(["fold", "split"]) == [STEPS["fold"], STEPS["split"]]
+    with pytest.raises(ValueError, match="unknown hls step"):
+        resolve_steps(["no-such-step"])
+    lines = []
+    ctx = FlowContext(work=Path("w"))
+    todo = [Step("a", "add one", lambda m, c: m + 1), Step("b", "double", lambda m, c: m * 2)]
+    assert run_steps(1, ctx, todo, lines.append) == 4
+    assert lines[0] == "hls [1/2] add one ..." and lines[2] == "hls [2/2] double ..." and len(lines) == 4
+    assert list(ctx.timings) == ["add one", "double"]
+
+
+def test_sized_fifo_depths_never_go_below_the_liveness_bound():
+    from hls.fifo import FifoDecision, merge_depths
+
+    live = [FifoDecision("cat", 1, "dup", 3, 10), FifoDecision("add", 0, "dup", 1, 6)]
+    got = merge_depths(live, {("cat", 1): 4, ("add", 0): 32, ("cat2", 0): 8})
+    assert got == {("cat", 1): 10, ("add", 0): 32, ("cat2", 0): 8}
