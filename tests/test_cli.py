@@ -95,3 +95,82 @@ def test_make_mirrors_the_cli_and_requires_model():
     assert re.search(r"hwcsp\.cli hls cspdensenet-ref-prn --size 64 .*--macs 512", r.stdout)
     r = subprocess.run(["make", "golden"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode != 0 and "MODEL is not set" in r.stderr
+
+
+# ----------------------------------------------------------------------------- bad input
+TEST_CFG = ["cspdensenetb-ref-prn", "--size", "64", "--width", "0.25"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["info", "cspdensenet-ref-prn", "--size", "-5"], "size -5: cspdensenet-ref-prn needs a positive"),
+        (["info", "cspdensenet-ref-prn", "--size", "100"], "total stride 32 (nearby: 96, 128)"),
+        (["export", "cspdensenetb-ref-prn", "--size", "63", "--width", "0.25"], "nearby: 32, 64"),
+        (["export", *TEST_CFG, "--wbits", "40"], "40 bits is not supported: 2 to 8 bits"),
+        (["export", *TEST_CFG, "--wbits", "0"], "0 bits is not supported"),
+        (["export", *TEST_CFG, "--abits", "1"], "no bipolar mode"),
+        (["export", *TEST_CFG, "--width", "0"], "must be positive"),
+        (["hls", *TEST_CFG, "--macs", "-3"], "must be positive"),
+        (["golden", *TEST_CFG, "--target-fps", "0"], "must be positive"),
+    ],
+)
+def test_bad_values_are_one_clear_error_and_exit_2(args, message, tmp_path):
+    r = hwcsp(*args, "--build-root", tmp_path)
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert message in r.stderr and "Traceback" not in r.stderr
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_library_callers_get_the_same_checks():
+    from hwcsp import create_model
+    from hwcsp.buildcfg import BuildConfig, ConfigError
+    from hwcsp.registry import InputSizeError
+
+    with pytest.raises(ConfigError, match="wbits 40"):
+        BuildConfig("cspdensenetb-ref-prn", 64, wbits=40)
+    with pytest.raises(ConfigError, match="abits 1"):
+        BuildConfig("cspdensenetb-ref-prn", 64, abits=1)
+    with pytest.raises(InputSizeError, match="nearby: 32, 64"):
+        create_model("cspdensenetb-ref-prn", size=63)
+    for ok in (2, 8):  # both ends of the supported range
+        BuildConfig("cspdensenetb-ref-prn", 64, wbits=ok, abits=ok)
+
+
+def test_total_stride_of_the_zoo():
+    from hwcsp import list_models, model_graph
+
+    strides = {name: model_graph(name).total_stride() for name in list_models()}
+    # darknet.cfg: six 2x2/2 maxpools; every other model five stride-2 steps
+    assert strides == {name: 64 if name == "darknet-ref" else 32 for name in list_models()}
+
+
+# ----------------------------------------------------------------------------- exit status
+def test_golden_and_sim_exit_0_on_success_and_non_zero_on_failure(hw_dir, tmp_path):
+    """`hwcsp golden` and `hwcsp sim` on the test build: 0 when every node passes (sim used to
+    exit 1 then), 1 when a node is not bit-exact, 2 on bad input."""
+    import shutil
+
+    root = tmp_path / "build"
+    d = root / hw_dir.parent.name
+    shutil.copytree(hw_dir.parent, d, ignore=shutil.ignore_patterns(".*"))
+    args = [*TEST_CFG, "--seeded", "--build-root", root]
+    r = hwcsp("golden", *args, "--n", "1")
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = hwcsp("golden", *args, "--n", "0")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr[-2000:]
+    r = hwcsp("sim", *args)
+    report = json.loads((d / hw_dir.name / "sim" / "report.json").read_text())
+    s = report["summary"]
+    assert s["pass"] == s["nodes"] - s["verdicts"].get("skipped", 0) and not report["run_error"]
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    # one expected output beat of one node changed: that node fails and the command says so
+    (out,) = sorted((d / hw_dir.name / "vectors" / "nodes").glob("*MVAU*/out0.hex"))[:1]
+    lines = out.read_text().splitlines()
+    first = lines[0]
+    lines[0] = first[:-1] + ("0" if first[-1] != "0" else "1")
+    out.write_text("\n".join(lines) + "\n")
+    r = hwcsp("sim", *args)
+    assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-2000:]
+    report = json.loads((d / hw_dir.name / "sim" / "report.json").read_text())
+    assert report["summary"]["pass"] == s["pass"] - 1
