@@ -174,3 +174,22 @@ def test_golden_and_sim_exit_0_on_success_and_non_zero_on_failure(hw_dir, tmp_pa
     assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-2000:]
     report = json.loads((d / hw_dir.name / "sim" / "report.json").read_text())
     assert report["summary"]["pass"] == s["pass"] - 1
+
+
+def test_train_exits_0_on_success_and_2_on_bad_data(tmp_path):
+    args = [*TEST_CFG, "--mode", "float", "--epochs", "1", "--train-images", "8", "--val-images", "0"]
+    args += ["--batch", "8", "--threads", "1", "--no-progress", "--build-root", tmp_path]
+    r = hwcsp("train", *args, "--out", tmp_path / "run")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "run" / "epoch-001.pt").is_file()
+    r = hwcsp("train", *args, "--data", tmp_path / "no-such-folder", "--out", tmp_path / "bad")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize(
+    "cmd", ["models", "info", "export", "train", "eval", "detect", "hls", "golden", "sim"]
+)
+def test_an_unknown_option_exits_2_with_usage(cmd):
+    r = hwcsp(cmd, "--no-such-option")
+    assert r.returncode == 2 and "usage: hwcsp" in r.stderr and "Traceback" not in r.stderr
