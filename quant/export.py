@@ -170,10 +170,10 @@ def to_qonnx(net: CSPNet, size: int) -> onnx.ModelProto:
     )
     model = onnx.load_from_string(buf.getvalue())
     _rename_tensors(model, act_tensor_names(model, net))
-    return _tidy(model)
+    return tidy(model)
 
 
-def _tidy(model: onnx.ModelProto) -> onnx.ModelProto:
+def tidy(model: onnx.ModelProto) -> onnx.ModelProto:
     """Shapes inferred and constant subgraphs (e.g. of F.pad) folded; tensor names kept."""
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.transformation.fold_constants import FoldConstants

@@ -315,9 +315,9 @@ def _brevitas_qonnx(layer) -> onnx.ModelProto:
     ).eval()
     buf = io.BytesIO()
     export_qonnx(net, torch.rand(1, 3, 8, 8), buf, input_names=["input"], dynamo=False)
-    from quant.export import _tidy
+    from quant.export import tidy
 
-    return _tidy(onnx.load_from_string(buf.getvalue()))
+    return tidy(onnx.load_from_string(buf.getvalue()))
 
 
 def test_depthwise_convolution_in_the_graph_is_refused():
