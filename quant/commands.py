@@ -71,7 +71,7 @@ def cmd_train(args) -> int:
 
 
 # ----------------------------------------------------------------------------- eval / detect
-class _Loaded:
+class Loaded:
     """A checkpoint resolved into a configuration, levels and a runner for one execution mode."""
 
     def __init__(self, args, mode_default_int: bool = False):
@@ -160,7 +160,7 @@ def cmd_eval(args) -> int:
     from quant.decode import PostProcess
     from quant.evaluate import check_classes, coco_eval_set, digits_eval_set, evaluate
 
-    ld = _Loaded(args)
+    ld = Loaded(args)
     c = ld.cfg
     if args.data == "digits":
         evalset = digits_eval_set(c.size, args.images, args.data_seed)
@@ -195,7 +195,7 @@ def cmd_detect(args) -> int:
     if args.image is None:
         raise UserError("detect needs an IMAGE (e.g. hwcsp detect MODEL --ckpt F picture.png -o out.png)")
     image = read_image(args.image)
-    ld = _Loaded(args)
+    ld = Loaded(args)
     (det,) = detect_images(ld.runner, [image], ld.levels, ld.cfg.size, PostProcess(conf=args.conf, iou=0.45))
     out = args.output or ld.out_dir("detect") / f"{args.image.stem}.png"
     save_png(draw(image, det, ld.classes), out)

@@ -369,13 +369,13 @@ def test_integer_execution_of_the_hls_build_equals_qat(tmp_path):
     """`hwcsp hls` of the shipped trained checkpoint; golden running its model.hw.onnx gives heads
     equal to the QAT model's, hence the same detections and mAP."""
     from quant.args import shipped_checkpoint
-    from quant.commands import _Loaded
+    from quant.commands import Loaded
 
     ckpt = str(shipped_checkpoint("cspdensenetb-ref-prn", 128, 0.5, 4, 4))
     build = tmp_path / "build"
     cfg = ["cspdensenetb-ref-prn", "--ckpt", ckpt, "--build-root", str(build)]
     assert cli(["hls", *cfg, "--no-baseline"]) == 0
-    loaded = {m: _Loaded(build_parser().parse_args(["eval", *cfg, "--mode", m])) for m in ("qat", "int")}
+    loaded = {m: Loaded(build_parser().parse_args(["eval", *cfg, "--mode", m])) for m in ("qat", "int")}
     val = digits_eval_set(128, 100)
     images = np.stack([val.image(i) for i in range(4)])
     for a, b in zip(loaded["qat"].runner(images), loaded["int"].runner(images), strict=True):
