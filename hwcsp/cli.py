@@ -174,7 +174,7 @@ def cmd_golden(args) -> int:
 def cmd_sim(args) -> int:
     v = variant_dir(args)
     from golden.vectors import write_vectors
-    from sim.graph import simulate
+    from sim.graph import passed, simulate
 
     vectors = v / "vectors"
     if not (vectors / "manifest.json").exists():
@@ -182,9 +182,7 @@ def cmd_sim(args) -> int:
         write_vectors(v, vectors, n=1, seed=0)
     report = simulate(v, vectors, simulator=args.sim)
     print(f"sim: report {v / 'sim' / 'report.md'}")
-    s = report["summary"]
-    passed = s["pass"] == s["nodes"] - s["verdicts"].get("skipped", 0) and not report["run_error"]
-    return 0 if passed else 1
+    return 0 if passed(report) else 1
 
 
 # ----------------------------------------------------------------------------- entry point

@@ -260,6 +260,13 @@ def summarize(entries: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def passed(report: dict[str, Any]) -> bool:
+    """Every simulated node passed (skipped ones aside) and the run itself did not fail: the
+    verdict ``python -m sim.run_graph`` and ``hwcsp sim`` exit with."""
+    s = report["summary"]
+    return s["pass"] == s["nodes"] - s["verdicts"].get("skipped", 0) and not report["run_error"]
+
+
 def report_md(report: dict[str, Any]) -> str:
     """The human-readable report: summary per op type, then one line per node."""
     s = report["summary"]

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from golden.errors import GoldenError
-from sim.graph import SIMULATORS, simulate
+from sim.graph import SIMULATORS, passed, simulate
 
 MAX_LISTED = 20  # failing nodes printed; the report lists them all
 
@@ -40,13 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     except (GoldenError, ValueError) as e:
         print(f"sim: error: {e}", file=sys.stderr)
         return 2
-    s = report["summary"]
     bad = [e for e in report["nodes"] if e["verdict"] not in ("pass", "skipped")]
     for e in bad[:MAX_LISTED]:
         print(f"sim: {e['name']} ({e['op_type']}): {e['verdict']}: {e.get('reason', '')}")
     if len(bad) > MAX_LISTED:
         print(f"sim: ... and {len(bad) - MAX_LISTED} more nodes that did not pass (see the report)")
-    return 0 if s["pass"] == s["nodes"] - s["verdicts"].get("skipped", 0) and not report["run_error"] else 1
+    return 0 if passed(report) else 1
 
 
 if __name__ == "__main__":
