@@ -27,7 +27,6 @@ parameter), and the result files the testbench writes (`*_p1.txt`, `*_p2.txt`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -41,12 +40,10 @@ from sim.netlist import DRAIN_CYCLES, GRAPH_TOP, MAX_FRAMES, graph_hdl_sources, 
 from sim.plan import NodePlan, memory_geometry, plan_graph
 from sim.results import kv_int, read_kv, row, split_timings
 from sim.toolchain import (
-    MAIN_CPP,
     SIMULATORS,
     TOOLCHAINS,
-    VERILATOR_BUILD_ARGS,
-    VERILATOR_MAKEFLAGS,
     Icarus,
+    build_key,
     cached_build,
     link_file,
     run_logged,
@@ -62,14 +59,6 @@ Progress = Callable[[str], Any]
 # build (cached) and run
 
 
-def build_key(simulator: str, top: str, hdl: list[Path]) -> str:
-    h = hashlib.sha256(simulator.encode() + top.encode())
-    for f in [*hdl, MAIN_CPP]:
-        h.update(f.name.encode() + f.read_bytes())
-    h.update(json.dumps([VERILATOR_BUILD_ARGS, VERILATOR_MAKEFLAGS]).encode())
-    return f"graph_{simulator}_{h.hexdigest()[:16]}"
-
-
 def build(simulator: str, top: str, hdl: list[Path], progress: Progress = print) -> tuple[Path, bool, float]:
     """The simulator executable for `top` (Verilator binary or Icarus vvp file), built unless
     cached (`sim.toolchain.cached_build`). Returns (executable, cached, seconds)."""
@@ -83,7 +72,8 @@ def build(simulator: str, top: str, hdl: list[Path], progress: Progress = print)
         else:
             tool.build(tmp, GRAPH_TOP, srcs, progress)
 
-    return cached_build(build_key(simulator, top, hdl), tool.exe_name(GRAPH_TOP), make)
+    key = build_key(f"graph_{simulator}", [simulator, top], hdl)
+    return cached_build(key, tool.exe_name(GRAPH_TOP), make)
 
 
 def prepare_run(plans: list[NodePlan], run_dir: Path, frames: int, vector_frames: int, seed: int) -> int:

@@ -64,26 +64,13 @@ def _node_sv(plan: NodePlan) -> str:
         params[pname] = f"{t}/{pname.lower()}.hex"
     plist = ", ".join(f".{k}({hdl_literal(v)})" for k, v in params.items())
     conns = [".ap_clk(clk)", f".ap_rst_n({t}_rst_n)"]
-    for i in range(n_in):
-        if i < len(plan.inputs):
-            s = f"{t}_in{i}"
-            conns += [
-                f".in{i}_V_TDATA({s}_tdata)",
-                f".in{i}_V_TVALID({s}_tvalid)",
-                f".in{i}_V_TREADY({s}_tready)",
-            ]
-        else:
-            conns += [f".in{i}_V_TDATA('0)", f".in{i}_V_TVALID(1'b0)", f".in{i}_V_TREADY()"]
-    for i in range(n_out):
-        if i < len(plan.outputs):
-            s = f"{t}_out{i}"
-            conns += [
-                f".out{i}_V_TDATA({s}_tdata)",
-                f".out{i}_V_TVALID({s}_tvalid)",
-                f".out{i}_V_TREADY({s}_tready)",
-            ]
-        else:
-            conns += [f".out{i}_V_TDATA()", f".out{i}_V_TVALID()", f".out{i}_V_TREADY(1'b0)"]
+    for d, n, used, idle in (
+        ("in", n_in, len(plan.inputs), ("'0", "1'b0", "")),
+        ("out", n_out, len(plan.outputs), ("", "", "1'b0")),
+    ):
+        for i in range(n):
+            sig = [f"{t}_{d}{i}_{x}" for x in ("tdata", "tvalid", "tready")] if i < used else idle
+            conns += [f".{d}{i}_V_{x}({v})" for x, v in zip(("TDATA", "TVALID", "TREADY"), sig, strict=True)]
     lines.append(f"  {plan.module} #({plist}) {t}_dut ({', '.join(conns)});")
     for i, p in enumerate(plan.outputs):
         s = f"{t}_out{i}"

@@ -26,7 +26,6 @@ FIFO, the smallest capacity that still completes (the tightness of the analytic 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import sys
@@ -50,10 +49,8 @@ from sim.netlist import (
 from sim.plan import JOINS, NetworkError, NetworkPlan, Port, fifo_capacity, memory_geometry, plan_network
 from sim.results import kv_int, read_kv, row, split_timings
 from sim.toolchain import (
-    MAIN_CPP,
-    VERILATOR_BUILD_ARGS,
-    VERILATOR_MAKEFLAGS,
     Verilator,
+    build_key,
     cached_build,
     link_file,
     run_logged,
@@ -83,14 +80,6 @@ Progress = Callable[[str], Any]
 # build (cached) and run
 
 
-def build_key(netlist: str, tb: str, hdl: list[Path]) -> str:
-    h = hashlib.sha256(netlist.encode() + tb.encode())
-    for f in [*hdl, MAIN_CPP]:
-        h.update(f.name.encode() + f.read_bytes())
-    h.update(json.dumps([VERILATOR_BUILD_ARGS, VERILATOR_MAKEFLAGS]).encode())
-    return f"network_verilator_{h.hexdigest()[:16]}"
-
-
 def build(netlist: str, tb: str, hdl: list[Path], progress: Progress = print) -> tuple[Path, bool, float]:
     """The Verilator executable of tb_network, built unless cached (`sim.toolchain.cached_build`;
     Verilator's run-time objects shared with sim.graph's builds). Returns (executable, cached,
@@ -102,7 +91,7 @@ def build(netlist: str, tb: str, hdl: list[Path], progress: Progress = print) ->
         srcs = [str(tmp / f"{NETWORK_TOP}.sv"), str(tmp / f"{NETLIST}.sv"), *map(str, hdl)]
         Verilator().build(tmp, NETWORK_TOP, srcs, progress, "network")
 
-    return cached_build(build_key(netlist, tb, hdl), f"V{NETWORK_TOP}", make)
+    return cached_build(build_key("network_verilator", [netlist, tb], hdl), f"V{NETWORK_TOP}", make)
 
 
 def budget(net: NetworkPlan, frames: int, stall: bool) -> int:

@@ -120,6 +120,16 @@ def cached_build(key: str, exe_name: str, make: Callable[[Path], None]) -> tuple
     return exe, False, time.monotonic() - t0
 
 
+def build_key(kind: str, texts: list[str], hdl: list[Path]) -> str:
+    """The build cache's key of a generated top: its text (or what determines it), every HDL
+    source, the shared C++ main and the Verilator options."""
+    h = hashlib.sha256("".join(texts).encode())
+    for f in [*hdl, MAIN_CPP]:
+        h.update(f.name.encode() + f.read_bytes())
+    h.update(json.dumps([VERILATOR_BUILD_ARGS, VERILATOR_MAKEFLAGS]).encode())
+    return f"{kind}_{h.hexdigest()[:16]}"
+
+
 def runtime_cache(flavour: str) -> Path:
     """Directory of Verilator's run-time library objects (verilated*.o) for one build flavour
     ("exe": our C++ main, "vpi": cocotb's), this Verilator and these options. They are the same
