@@ -18,12 +18,16 @@ from hwcsp.buildcfg import BITS_RANGE, BuildConfig, Variant
 SHIPPED_CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 
 
+def _parse(text: str, cast: type, what: str):
+    try:
+        return cast(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not {what}") from None
+
+
 def bit_width(text: str) -> int:
     """argparse type of --wbits/--abits: the widths the RTL supports, refused at argument time."""
-    try:
-        bits = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of bits") from None
+    bits = _parse(text, int, "a whole number of bits")
     lo, hi = BITS_RANGE
     if not lo <= bits <= hi:
         raise argparse.ArgumentTypeError(
@@ -33,20 +37,14 @@ def bit_width(text: str) -> int:
 
 
 def positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    n = _parse(text, int, "a whole number")
     if n < 1:
         raise argparse.ArgumentTypeError(f"{n}: must be positive")
     return n
 
 
 def positive_float(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    x = _parse(text, float, "a number")
     if not x > 0:
         raise argparse.ArgumentTypeError(f"{text}: must be positive")
     return x
