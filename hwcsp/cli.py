@@ -35,23 +35,12 @@ def _paper() -> dict:
 
 
 def paper_row(name: str) -> dict | None:
+    """The paper's numbers for a model; detectors count all floats, classifiers the weights."""
     d = _paper()
-    for r in d["coco_detectors"]:
-        if r["model"] == name:
-            return {
-                "params_M": r["params_M"],
-                "bflops": r["bflops"],
-                "size": r["size"],
-                "convention": "all floats",
-            }
-    for r in d["imagenet"]:
-        if r["model"] == name:
-            return {
-                "params_M": r["params_M"],
-                "bflops": r["bflops"],
-                "size": r["size"],
-                "convention": "weights",
-            }
+    for table, convention in (("coco_detectors", "all floats"), ("imagenet", "weights")):
+        for r in d[table]:
+            if r["model"] == name:
+                return {**{k: r[k] for k in ("params_M", "bflops", "size")}, "convention": convention}
     return None
 
 
