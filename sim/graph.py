@@ -38,7 +38,7 @@ from typing import Any
 from golden.fsutil import make_tmp_dir, replace_dir
 from sim.netlist import DRAIN_CYCLES, GRAPH_TOP, MAX_FRAMES, graph_hdl_sources, top_sv
 from sim.plan import NodePlan, memory_geometry, plan_graph
-from sim.results import kv_int, read_kv, row, split_timings
+from sim.results import first_failure, kv_int, read_kv, row, run_facts, split_timings
 from sim.toolchain import (
     SIMULATORS,
     TOOLCHAINS,
@@ -207,18 +207,15 @@ def evaluate(p: NodePlan, run_dir: Path) -> dict[str, Any]:
         problems.append(f"frame intervals {e['intervals']} != cycle model {p.exp_cycles}")
     if not e["latency_ok"]:
         problems.append(f"latency {e['latency']} outside [0, {p.latency_declared}]")
-    if timeouts:
-        e["verdict"] = "timeout"
-    elif not e["bit_exact"]:
-        e["verdict"] = "mismatch"
-    elif counts["protocol_errors"]:
-        e["verdict"] = "protocol"
-    elif not e["interval_ok"]:
-        e["verdict"] = "interval"
-    elif not e["latency_ok"]:
-        e["verdict"] = "latency"
-    else:
-        e["verdict"] = "pass"
+    e["verdict"] = first_failure(
+        [
+            ("timeout", bool(timeouts)),
+            ("mismatch", not e["bit_exact"]),
+            ("protocol", bool(counts["protocol_errors"])),
+            ("interval", not e["interval_ok"]),
+            ("latency", not e["latency_ok"]),
+        ]
+    )
     if problems:
         e["reason"] = "; ".join(problems)
     return e
@@ -383,10 +380,7 @@ def simulate(
         "vector_frames": vector_frames,
         "frames": frames,
         "seed": seed,
-        "build": {"key": exe.parent.name, "cached": cached, "seconds": round(build_s, 2)},
-        "run_seconds": round(run_s, 2),
-        "run_error": run_error,
-        "wall_seconds": round(time.monotonic() - t_start, 2),
+        **run_facts(exe, cached, build_s, run_s, run_error, t_start),
         "summary": summarize(entries),
         "nodes": entries,
     }

@@ -47,7 +47,7 @@ from sim.netlist import (
     testbench_sv,
 )
 from sim.plan import JOINS, NetworkError, NetworkPlan, Port, fifo_capacity, memory_geometry, plan_network
-from sim.results import kv_int, read_kv, row, split_timings
+from sim.results import first_failure, kv_int, read_kv, row, run_facts, split_timings
 from sim.toolchain import (
     Verilator,
     build_key,
@@ -341,12 +341,10 @@ def evaluate(net: NetworkPlan, run_dir: Path, frames: int, stall: bool) -> dict[
     elif kv_int(ctl, "timeout"):
         r["verdict"] = "timeout"
         problems.insert(0, f"cycle budget ran out after {r['cycles']} cycles, beats still moving")
-    elif not r["bit_exact"]:
-        r["verdict"] = "mismatch"
-    elif counts["protocol_errors"]:
-        r["verdict"] = "protocol"
     else:
-        r["verdict"] = "pass"
+        r["verdict"] = first_failure(
+            [("mismatch", not r["bit_exact"]), ("protocol", bool(counts["protocol_errors"]))]
+        )
     if problems:
         r["reason"] = "; ".join(problems)
     return r
@@ -509,10 +507,7 @@ def simulate_network(
         "extra_depths": len(extra_depths or {}),
         "seed": seed,
         "deadlock_window": DEADLOCK_WINDOW,
-        "build": {"key": exe.parent.name, "cached": cached, "seconds": round(build_s, 2)},
-        "run_seconds": round(run_s, 2),
-        "run_error": run_error,
-        "wall_seconds": round(time.monotonic() - t_start, 2),
+        **run_facts(exe, cached, build_s, run_s, run_error, t_start),
     } | result
     atomic_write(out_dir / NETLIST_FILE, netlist)
     stable, timings = split_timings(report)

@@ -3,6 +3,7 @@ report tables, and the split of wall-clock facts from the byte-reproducible repo
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,22 @@ def row(cells: list[Any]) -> str:
 
 
 TIMING_KEYS = ("build", "run_seconds", "wall_seconds")  # wall-clock facts: not part of a report
+
+
+def run_facts(exe: Path, cached: bool, build_s: float, run_s: float, run_error, t_start: float) -> dict:
+    """How a simulation ran, in report order: the build (cached or not), run and wall-clock seconds
+    (later moved to the timings file by ``split_timings``) and the run's error, if any."""
+    return {
+        "build": {"key": exe.parent.name, "cached": cached, "seconds": round(build_s, 2)},
+        "run_seconds": round(run_s, 2),
+        "run_error": run_error,
+        "wall_seconds": round(time.monotonic() - t_start, 2),
+    }
+
+
+def first_failure(checks: list[tuple[str, bool]]) -> str:
+    """The verdict of a run: the name of its first failed check in order of severity, else "pass"."""
+    return next((name for name, failed in checks if failed), "pass")
 
 
 def split_timings(report: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
