@@ -42,7 +42,7 @@ from hls.lower import Lowered, LoweringError, lower_qonnx
 from hls.report import LayerEstimate, estimate, estimates_json, folding_json, plot_cycles, report_md
 from hls.split import split_mvaus, split_records
 from hls.verify import Verification, verify_generic
-from hwcsp.buildcfg import BuildConfig, Variant
+from hwcsp.buildcfg import BuildConfig, Variant, VariantError
 from hwcsp.errors import UserError
 
 
@@ -65,7 +65,10 @@ class HlsRequest:
 
     @property
     def variant(self) -> str:
-        return Variant(self.macs, self.target_fps, self.split, self.fifo_depths).name
+        try:
+            return Variant(self.macs, self.target_fps, self.split, self.fifo_depths).name
+        except VariantError as e:  # the flow's callers catch its own input error
+            raise FlowInputError(str(e)) from e
 
 
 @dataclass
