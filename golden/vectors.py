@@ -12,10 +12,15 @@
     nodes/<NNN>_<node>/    in<k>.hex, out<k>.hex: each stream one beat per line, frames back to back,
                            in the node's stream order; weights.hex / thresholds.hex: one word per line
 
+With `edges_only=True` only the graph's inputs and outputs get tensors/*.npy and stream files (the
+stitched network, sim.network, needs nothing else; per-tensor vectors of the paper-size detector
+are hundreds of MB a frame): every other port is listed with its geometry but `"npy"`/`"hex"` null,
+the memories are written as always, and the manifest says `"edges_only": true`.
+
 Packing and memory layouts are golden/README.md's ("Streams and beats", "Memory layouts").  The
 same hw_dir, frame count and seed give a byte-identical directory.
 
-`python -m golden.vectors HW_DIR [--out DIR] [--n N] [--seed S]` is the standalone command.
+`python -m golden.vectors HW_DIR [--out DIR] [--n N] [--seed S] [--edges-only]` is the standalone command.
 """
 
 from __future__ import annotations
@@ -210,12 +215,19 @@ def _memories(view: NodeView, graph_dtypes: dict[str, str], node_dir: Path, rel:
 
 
 def write_vectors(
-    hw_dir: Path, out_dir: Path, n: int = 1, seed: int = 0, inputs: np.ndarray | None = None
+    hw_dir: Path,
+    out_dir: Path,
+    n: int = 1,
+    seed: int = 0,
+    inputs: np.ndarray | None = None,
+    edges_only: bool = False,
 ) -> Path:
     """Write the golden vectors of `hw_dir` (an hls variant directory) into `out_dir`; returns it.
 
     `inputs`: NHWC integer codes of the graph input, N frames stacked on axis 0 (then `n` must be
-    1 or N); by default `n` frames of uniform random codes from `seed`.
+    1 or N); by default `n` frames of uniform random codes from `seed`. `edges_only`: tensors and
+    stream files of the graph's inputs and outputs only (module docstring); the files written are
+    byte-identical to the same files of full vectors.
     """
     hw_dir, out_dir = Path(hw_dir), Path(out_dir)
     model_path, spec_path = hw_dir / "model.hw.onnx", hw_dir / "io_spec.json"
@@ -230,7 +242,9 @@ def write_vectors(
     frames = x.shape[0] // spec.input.shape[0]
 
     with atomic_dir(out_dir) as tmp:
-        _write(tmp, prog, spec, spec_path, raw, x, frames, seed if inputs is None else None, source)
+        _write(
+            tmp, prog, spec, spec_path, raw, x, frames, seed if inputs is None else None, source, edges_only
+        )
     return out_dir
 
 
@@ -244,6 +258,7 @@ def _write(
     frames: int,
     seed: int | None,
     source: str,
+    edges_only: bool = False,
 ) -> None:
     graph = prog.model.graph
     graph_dtypes = graph_dtype_names(graph)
@@ -259,8 +274,11 @@ def _write(
     order: list[str] = [vi.name for vi in prog.inputs]
     for view in prog.nodes:
         order += [t for i, t in enumerate(view.inputs) if i not in view.inits] + list(view.outputs)
+    edges = {vi.name for vi in prog.inputs} | set(prog.outputs)
     for t in dict.fromkeys(order):
-        tensors[t] = {"npy": f"tensors/{tensor_files.name(t, '.npy')}"}
+        written = not edges_only or t in edges  # names drawn for every tensor: the same as full vectors
+        name = f"tensors/{tensor_files.name(t, '.npy')}"
+        tensors[t] = {"npy": name if written else None}
 
     node_dirs = [f"nodes/{i:03d}_{_safe(v.name)}" for i, v in enumerate(prog.nodes)]
     for d in node_dirs:
@@ -280,13 +298,18 @@ def _write(
                     shape=[value.shape[0] * frames, *value.shape[1:]],
                     npy_dtype=storage_dtype(dt.min, dt.max).name,
                 )
-                _npy_header(tmp / info["npy"], np.dtype(info["npy_dtype"]), tuple(info["shape"]))
+                if info["npy"] is not None:
+                    _npy_header(tmp / info["npy"], np.dtype(info["npy_dtype"]), tuple(info["shape"]))
+            if info["npy"] is None:
+                continue
             with open(tmp / info["npy"], "ab") as fh:
                 fh.write(np.ascontiguousarray(value, dtype=info["npy_dtype"]).tobytes())
         for view, d in zip(prog.nodes, node_dirs, strict=True):
             ports = [(i, t, False) for i, t in enumerate(view.inputs) if i not in view.inits]
             ports += [(i, t, True) for i, t in enumerate(view.outputs)]
             for ind, t, output in ports:
+                if tensors[t]["npy"] is None:  # edges_only: not a graph input or output
+                    continue
                 dt = out_dtype(view, ind) if output else in_dtype(view, ind)
                 epb = out_elems_per_beat(view, ind) if output else in_elems_per_beat(view, ind)
                 width = out_width(view, ind) if output else in_width(view, ind)
@@ -313,14 +336,14 @@ def _write(
             info = tensors[t]
             port = {"index": i, "tensor": t, "npy": info["npy"], "frame_shape": info["frame_shape"]}
             port |= _stream(view, i, False, in_dtype(view, i), frames)
-            port["hex"] = f"{d}/in{i}.hex"
+            port["hex"] = f"{d}/in{i}.hex" if info["npy"] is not None else None
             ins.append(port)
         outs = []
         for i, t in enumerate(view.outputs):
             info = tensors[t]
             port = {"index": i, "tensor": t, "npy": info["npy"], "frame_shape": info["frame_shape"]}
             port |= _stream(view, i, True, out_dtype(view, i), frames)
-            port["hex"] = f"{d}/out{i}.hex"
+            port["hex"] = f"{d}/out{i}.hex" if info["npy"] is not None else None
             outs.append(port)
         nodes.append(
             {
@@ -344,6 +367,7 @@ def _write(
         "model": "model.hw.onnx",
         "graph_sha256": hashlib.sha256(raw).hexdigest(),
         "frames": frames,
+        "edges_only": edges_only,
         "seed": seed,
         "input_source": source,
         "packing": PACKING,
@@ -365,9 +389,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="output directory (default HW_DIR/vectors)")
     p.add_argument("--n", type=int, default=1, help="number of random input frames")
     p.add_argument("--seed", type=int, default=0, help="seed of the random input frames")
+    p.add_argument(
+        "--edges-only", action="store_true", help="stream files of the graph's inputs and outputs only"
+    )
     args = p.parse_args(argv)
     try:
-        out = write_vectors(args.hw_dir, args.out or args.hw_dir / "vectors", n=args.n, seed=args.seed)
+        out = write_vectors(
+            args.hw_dir,
+            args.out or args.hw_dir / "vectors",
+            n=args.n,
+            seed=args.seed,
+            edges_only=args.edges_only,
+        )
     except GoldenError as e:
         print(f"golden: error: {e}", file=sys.stderr)
         return 2

@@ -133,11 +133,15 @@ def memory_geometry(plan: NodePlan) -> dict[str, tuple[int, int]]:
     return geometry
 
 
-def attach_vectors(plan: NodePlan, entry: dict, vectors_dir: Path, frames: int) -> str:
+def attach_vectors(
+    plan: NodePlan, entry: dict, vectors_dir: Path, frames: int, edges_only: bool = False
+) -> str:
     """Point the plan at the node's vector files; "" when they can be used, else why not.
 
     The manifest's packing and memory geometry must be what golden.streams and the RTL
-    parameters say: a disagreement is a bug on one side, reported, never papered over."""
+    parameters say: a disagreement is a bug on one side, reported, never papered over.
+    `edges_only`: ports without a stream file (edges-only vectors: only the graph's inputs and
+    outputs have one) are accepted, their `hex` left None."""
     prm = plan.params
     for kind, ports in (("inputs", plan.inputs), ("outputs", plan.outputs)):
         listed = [p for p in entry[kind] if not p.get("initializer")]
@@ -153,6 +157,13 @@ def attach_vectors(plan: NodePlan, entry: dict, vectors_dir: Path, frames: int) 
                 "(tensor, beats per frame, bits, elements per beat, padded width)"
             )
         for port, p in zip(ports, listed, strict=True):
+            if p.get("hex") is None:
+                if not edges_only:
+                    return (
+                        f"{vectors_dir} holds the network's edges only (edges_only): no stream file for "
+                        f"{port.tensor}; write full vectors (hwcsp golden)"
+                    )
+                continue
             port.hex = vectors_dir / p["hex"]
             if problem := _hex_problem(port.hex, port.beats * frames, port.width):
                 return problem
@@ -192,8 +203,9 @@ def load_manifest(hw_dir: Path, vectors_dir: Path) -> dict:
     return manifest
 
 
-def plan_graph(hw_dir: Path, vectors_dir: Path) -> tuple[list[NodePlan], dict]:
-    """Every node of model.hw.onnx in execution order, with its module, parameters and vectors."""
+def plan_graph(hw_dir: Path, vectors_dir: Path, edges_only: bool = False) -> tuple[list[NodePlan], dict]:
+    """Every node of model.hw.onnx in execution order, with its module, parameters and vectors
+    (`edges_only`: stream files only where the vectors have them, `attach_vectors`)."""
     model = load_model(Path(hw_dir) / "model.hw.onnx")
     manifest = load_manifest(hw_dir, vectors_dir)
     frames = int(manifest["frames"])
@@ -223,7 +235,7 @@ def plan_graph(hw_dir: Path, vectors_dir: Path) -> tuple[list[NodePlan], dict]:
         if entry is None:
             plan.error = f"node {view.name} is missing from {vectors_dir}/manifest.json"
         else:
-            plan.error = attach_vectors(plan, entry, Path(vectors_dir), frames)
+            plan.error = attach_vectors(plan, entry, Path(vectors_dir), frames, edges_only)
     return plans, manifest
 
 
@@ -329,10 +341,12 @@ def _hls_fifo_decisions(hw_dir: Path) -> dict[tuple[str, int], dict]:
 
 
 def _beats_disagree(s: Stream) -> str:
-    """ "" when the producer's golden output beats are the consumer's golden input beats."""
+    """ "" when the producer's golden output beats are the consumer's golden input beats (or the
+    vectors hold only the network's edges, which have no such pair)."""
     assert s.producer and s.consumer
     a, b = s.producer[0].outputs[s.producer[1]].hex, s.consumer[0].inputs[s.consumer[1]].hex
-    assert a is not None and b is not None
+    if a is None or b is None:
+        return ""
     la, lb = a.read_bytes().splitlines(), b.read_bytes().splitlines()
     if la == lb:
         return ""
@@ -359,7 +373,7 @@ def plan_network(
     if fifo_scale < 0 or extra_fifo < 0:
         raise ValueError(f"fifo_scale and extra_fifo must be >= 0, got {fifo_scale}, {extra_fifo}")
     hw_dir, vectors_dir = Path(hw_dir), Path(vectors_dir)
-    plans, manifest = plan_graph(hw_dir, vectors_dir)
+    plans, manifest = plan_graph(hw_dir, vectors_dir, edges_only=True)
     bad = [f"{p.view.name}: {p.unsupported or p.error}" for p in plans if p.unsupported or p.error]
     if bad:
         raise NetworkError("cannot stitch the graph:\n  " + "\n  ".join(bad))
