@@ -29,6 +29,8 @@ GATE_SOURCE = NETWORK_TB_DIR / "tb_fifo_gate.sv"
 NETWORK_TOP, NETLIST = "tb_network", "network"
 MAX_FRAMES = 64  # tb_sink records at most this many frame ends
 DRAIN_CYCLES = 64  # cycles watched after the last expected beat, for extra beats
+PROGRESS_TAG = "tb_network: progress"  # stdout lines of tb_network: each frame of out0, every 2^20 cycles
+PROGRESS_EVERY_LOG2 = 20
 
 
 # ---------------------------------------------------------------------------------------------
@@ -294,6 +296,26 @@ def testbench_sv(net: NetworkPlan) -> str:
         lines.append(
             f'  tb_fifo_mon #(.NAME("x{i}")) mon_x{i} (.clk, .rst_n, .report, .in_beat({hs(t)}), '
             f".out_beat({hs(t + 'x')}));"
+        )
+    if net.outputs:  # progress lines, read by sim.network while the simulation runs
+        bpf = net.outputs[0].beats
+        lines.append(
+            f"""  int prog_beats = 0, prog_frames = 0;
+  always_ff @(posedge clk) begin
+    if (!rst_n) prog_beats <= 0;
+    else if (out0_tvalid && out0_tready) begin
+      if (prog_beats + 1 == {bpf}) begin
+        prog_beats <= 0;
+        prog_frames <= prog_frames + 1;
+        $display("{PROGRESS_TAG} frame %0d cycle %0d", prog_frames + 1, cycle);
+        $fflush;
+      end else prog_beats <= prog_beats + 1;
+    end
+    if (cycle[{PROGRESS_EVERY_LOG2 - 1}:0] == 0 && cycle != 0) begin
+      $display("{PROGRESS_TAG} cycle %0d frames %0d", cycle, prog_frames);
+      $fflush;
+    end
+  end"""
         )
     moving = [hs(s.tag) for s in net.streams] + [hs(net.streams[i].tag + "x") for i in net.extra]
     activity = " |\n      ".join(f"({h})" for h in moving)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -42,6 +43,7 @@ from sim.netlist import (
     MAX_FRAMES,
     NETLIST,
     NETWORK_TOP,
+    PROGRESS_TAG,
     network_hdl_sources,
     network_sv,
     testbench_sv,
@@ -54,6 +56,7 @@ from sim.toolchain import (
     cached_build,
     link_file,
     run_logged,
+    tool_env,
 )
 
 __all__ = ["NetworkError", "fifo_search", "main", "plan_network", "simulate_network"]
@@ -134,13 +137,64 @@ def prepare_run(
     return b + DEADLOCK_WINDOW + DRAIN_CYCLES + 1000
 
 
-def run(exe: Path, run_dir: Path, cap: int) -> str | None:
-    """One simulation in `run_dir`; the simulator's failure message, or None."""
-    try:
-        run_logged(Verilator.run_command(exe, [f"+max_cycles={cap}"]), run_dir / "sim.log", cwd=run_dir)
-    except RuntimeError as e:
-        return str(e)
+def run(exe: Path, run_dir: Path, cap: int, on_line: Callable[[str], Any] | None = None) -> str | None:
+    """One simulation in `run_dir`; the simulator's failure message, or None. With `on_line`, the
+    simulator's output is read line by line while it runs (the testbench's progress lines) and
+    each line is passed on as well as logged."""
+    cmd = Verilator.run_command(exe, [f"+max_cycles={cap}"])
+    if on_line is None:
+        try:
+            run_logged(cmd, run_dir / "sim.log", cwd=run_dir)
+        except RuntimeError as e:
+            return str(e)
+        return None
+    log = run_dir / "sim.log"
+    with log.open("a") as f:
+        f.write("$ " + " ".join(cmd) + "\n")
+        f.flush()
+        proc = subprocess.Popen(
+            cmd, cwd=run_dir, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            f.write(line)
+            on_line(line.rstrip("\n"))
+        rc = proc.wait()
+    if rc:
+        tail = log.read_text(errors="replace").splitlines()[-30:]
+        return f"{cmd[0]} failed (exit {rc}); see {log}\n" + "\n".join(tail)
     return None
+
+
+class RunProgress:
+    """Turns the testbench's progress lines into messages: frames done, simulated cycles/s and the
+    time left, at most one message every `every` seconds (and the last frame's)."""
+
+    def __init__(self, frames: int, progress: Progress, every: float = 10.0) -> None:
+        self.frames, self.progress, self.every = frames, progress, every
+        self.t0 = time.monotonic()
+        self.last = -every
+        self.first_frame: tuple[int, float] | None = None  # (cycle, seconds) of frame 1
+
+    def __call__(self, line: str) -> None:
+        if not line.startswith(PROGRESS_TAG):
+            return
+        words = line[len(PROGRESS_TAG) :].split()
+        facts = dict(zip(words[0::2], map(int, words[1::2]), strict=False))
+        t = time.monotonic() - self.t0
+        frames, cycle = facts.get("frame", facts.get("frames", 0)), facts["cycle"]
+        if "frame" in facts and frames == 1:
+            self.first_frame = (cycle, t)
+        final = "frame" in facts and frames >= self.frames
+        if t - self.last < self.every and not final:
+            return
+        self.last = t
+        msg = f"network: {frames}/{self.frames} frames, cycle {cycle}, {cycle / max(t, 1e-6):.3g} cycles/s"
+        if self.first_frame and frames > 1 and not final:
+            _, t1 = self.first_frame
+            per_frame = (t - t1) / (frames - 1)
+            msg += f", about {per_frame * (self.frames - frames):.0f} s left"
+        self.progress(msg)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -488,7 +542,7 @@ def simulate_network(
     cap = prepare_run(net, run_dir, frames, stall, seed)
     progress(f"network: running {frames} frames ({'random stalls' if stall else 'full rate'}) ...")
     t_run = time.monotonic()
-    run_error = run(exe, run_dir, cap)
+    run_error = run(exe, run_dir, cap, RunProgress(frames, progress))
     run_s = time.monotonic() - t_run
     result = evaluate(net, run_dir, frames, stall)
     if run_error and result["verdict"] == "pass":
