@@ -17,7 +17,7 @@ VARIANT = $(call opt,MACS,--macs) $(call opt,TARGET_FPS,--target-fps) $(if $(NOS
           $(call opt,FIFO_DEPTHS,--fifo-depths)
 HWCSP = $(PY) -m hwcsp.cli
 
-.PHONY: setup models info export train eval detect hls golden sim lint test test-all bench area clean need-model
+.PHONY: setup models info export train eval detect hls golden sim verify lint test test-all bench area clean need-model
 
 setup: $(STAMP)
 $(STAMP): requirements/lock.txt pyproject.toml tools/setup.sh
@@ -53,6 +53,10 @@ golden: setup need-model
 
 sim: setup need-model
 	$(HWCSP) sim $(MODEL) $(CFG) $(call opt,SIM,--sim) $(VARIANT)
+
+# The hardware check of a build: the stitched RTL network in its steady state (sim/README.md).
+verify: setup need-model
+	$(HWCSP) verify $(MODEL) $(CFG) $(VARIANT) $(call opt,FRAMES,--frames) $(if $(STALL),--stall)
 
 lint: setup
 	$(PY) -m ruff check .

@@ -174,6 +174,26 @@ def cmd_sim(args) -> int:
     return 0 if passed(report) else 1
 
 
+def cmd_verify(args) -> int:
+    v = variant_dir(args)
+    from sim.verify import REPORT_MD, diagnosis_lines, verify
+
+    rep = verify(v, args.vectors, frames=args.frames, stall=args.stall)
+    m, e, t = rep["measured"], rep["estimate"], rep["timings"]
+    print(f"verify: {rep['verdict']}" + (f" — {rep['reason']}" if rep.get("reason") else ""))
+    if m["interval"]:
+        print(
+            f"verify: steady state {m['interval']} cycles per frame "
+            f"({m['ratio']} x the estimate {e['interval']}), "
+            f"{m['fps']} frames/s at {rep['clk_ns']} ns; {rep['frames']} frames, "
+            f"{t['simulated_cycles_per_second']} simulated cycles/s"
+        )
+    if rep.get("deadlock"):
+        print("\n".join(["verify: deadlock diagnosis:", *diagnosis_lines(rep["deadlock"])]))
+    print(f"verify: report {v / 'report' / REPORT_MD}")
+    return 0 if rep["verdict"] == "pass" else 1
+
+
 # ----------------------------------------------------------------------------- entry point
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hwcsp", description=__doc__.splitlines()[0])
@@ -236,6 +256,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sim", choices=("verilator", "icarus"), default="verilator")
     add_variant_args(s)
     s.set_defaults(func=cmd_sim)
+
+    s = sub.add_parser(
+        "verify", help="the stitched RTL network in its steady state: bit-exact and at the estimate"
+    )
+    add_config_args(s)
+    add_variant_args(s)
+    s.add_argument(
+        "--frames", type=int, help="frames of the first run (default 3; more follow as the latency needs)"
+    )
+    s.add_argument(
+        "--stall", action="store_true", help="also a run under random stalls at the network's edges"
+    )
+    s.add_argument(
+        "--vectors", type=Path, help="golden vectors to use (default: the variant's vectors-edges)"
+    )
+    s.set_defaults(func=cmd_verify)
     return p
 
 

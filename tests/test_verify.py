@@ -1,0 +1,128 @@
+"""`hwcsp verify` (sim.verify): the stitched RTL network in its steady state, on the test configuration.
+
+The command runs end to end through the CLI on a copy of the shared test build (the fixture directory
+is never written): edge-only golden vectors, a first run that measures the latency L, a run of at least
+2L + 4 frames, and rtl_network.json / .md. The tests check the report against the simulation's own
+numbers and apply the verdict rule to them -- not a fixed verdict: with the liveness-only FIFO depths
+of today the test graph runs at ~3.7x its bottleneck ("slow", exit 1); with throughput-sized depths
+it passes (exit 0). Also: edge vectors hold only the edge tensors, byte-identical to full vectors;
+vectors of another graph exit 2 with one line; two runs give byte-identical reports.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from golden.vectors import write_vectors
+from sim.verify import EDGE_VECTORS, REPORT_JSON, REPORT_MD, TIMINGS_JSON, TOLERANCE, VECTOR_FRAMES
+
+ROOT = Path(__file__).resolve().parents[1]
+ARGS = ["cspdensenetb-ref-prn", "--size", "64", "--width", "0.25", "--seeded"]
+
+
+def _verify(build_root: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "hwcsp.cli", "verify", *ARGS, "--build-root", str(build_root), *extra]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def verified(hw_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The shared build copied to a private root, `hwcsp verify` run on it twice."""
+    root = tmp_path_factory.mktemp("verify") / "build"
+    build = root / hw_dir.parent.name
+    shutil.copytree(hw_dir.parent, build, ignore=shutil.ignore_patterns("vectors*", "sim"))
+    v = build / hw_dir.name
+    first = _verify(root)
+    report = v / "report"
+    runs = [first, {"json": (report / REPORT_JSON).read_bytes(), "md": (report / REPORT_MD).read_bytes()}]
+    second = _verify(root)
+    return {"root": root, "variant": v, "first": first, "bytes": runs[1], "second": second}
+
+
+def test_report_is_the_simulation_judged(verified: dict) -> None:
+    p, v = verified["first"], verified["variant"]
+    rep = json.loads((v / "report" / REPORT_JSON).read_text())
+    assert rep["verdict"] in ("pass", "slow"), (rep["verdict"], rep["reason"], p.stdout[-2000:], p.stderr)
+    assert p.returncode == (0 if rep["verdict"] == "pass" else 1), p.stderr
+    assert "network: " in p.stdout and " frames, cycle " in p.stdout  # the testbench's progress lines
+    # bit-exact at every output, every frame there
+    assert rep["bit_exact"]
+    for o in rep["outputs"]:
+        assert o["mismatch_beats"] == o["mismatch_ints"] == o["missing_beats"] == o["extra_beats"] == 0
+        assert len(o["frame_ends"]) == rep["frames"]
+    # the steady-state rule: 2L + 4 frames, L the first frame's latency in bottleneck intervals
+    exp = rep["bottleneck"]["exp_cycles"]
+    assert rep["estimate"]["interval"] == exp
+    lat = math.ceil(rep["latency_first_frame"] / exp)
+    assert rep["latency_intervals"] == lat and rep["frames_needed"] == 2 * lat + 4
+    assert rep["frames"] >= rep["frames_needed"] and not rep["frames_capped"]
+    # every interval and ratio from the frame ends; the same as the network report's
+    net = json.loads((v / "sim" / "verify" / "full" / "network_report.json").read_text())
+    for o, n in zip(rep["outputs"], net["outputs"], strict=True):
+        assert o["frame_ends"] == n["frame_ends"]
+        assert o["intervals"] == [b - a for a, b in zip(o["frame_ends"], o["frame_ends"][1:], strict=False)]
+        assert o["ratios"] == [round(i / exp, 4) for i in o["intervals"]]
+    # the judged interval: the largest of the last third, every output; the verdict rule on it
+    tail = max(2, math.ceil(rep["frames"] / 3))
+    worst = max(max(o["intervals"][-tail:]) for o in rep["outputs"])
+    assert rep["tail_intervals"] == tail and rep["measured"]["interval"] == worst
+    assert rep["measured"]["ratio"] == round(worst / exp, 4)
+    assert rep["verdict"] == ("pass" if worst <= TOLERANCE * exp else "slow")
+    clk = json.loads((v / "report" / "estimates.json").read_text())["summary"]["clk_ns"]
+    assert rep["clk_ns"] == clk and rep["measured"]["fps"] == round(1e9 / (clk * worst), 3)
+    assert rep["latency_first_frame"] == net["latency_first_frame"]
+    for f in rep["fifos"]:
+        assert 0 < f["peak_occupancy"] <= f["capacity"], f
+    md = (v / "report" / REPORT_MD).read_text()
+    assert f"**Verdict: {rep['verdict']}**" in md and str(worst) in md
+    timings = json.loads((v / "report" / TIMINGS_JSON).read_text())
+    assert timings["simulated_cycles_per_second"] > 0 and timings["runs"][-1]["frames"] == rep["frames"]
+
+
+def test_edge_vectors_hold_only_the_edges_byte_identical(verified: dict, tmp_path: Path) -> None:
+    v = verified["variant"]
+    edges = v / EDGE_VECTORS
+    m = json.loads((edges / "manifest.json").read_text())
+    assert m["edges_only"] is True and m["frames"] == VECTOR_FRAMES
+    edge_tensors = {t["tensor"] for t in [*m["graph_inputs"], *m["graph_outputs"]]}
+    assert {t for t, x in m["tensors"].items() if x["npy"]} == edge_tensors
+    full = write_vectors(v, tmp_path / "full", n=VECTOR_FRAMES, seed=0)
+    files = sorted(p.relative_to(edges) for p in edges.rglob("*") if p.is_file())
+    streams = [f for f in files if f.suffix == ".hex" and f.name.startswith(("in", "out"))]
+    assert len(streams) == len(edge_tensors)  # one stream file per edge: its producer's or consumer's
+    assert len([f for f in files if f.parts[0] == "tensors"]) == len(edge_tensors)
+    for f in files:
+        if f.name != "manifest.json":
+            assert (edges / f).read_bytes() == (full / f).read_bytes(), f
+    fm = json.loads((full / "manifest.json").read_text())
+    assert fm["edges_only"] is False
+    for t in edge_tensors:
+        assert m["tensors"][t] == fm["tensors"][t]
+
+
+def test_vectors_of_another_graph_exit_2_with_one_line(verified: dict, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    shutil.copytree(verified["variant"] / EDGE_VECTORS, other)
+    m = json.loads((other / "manifest.json").read_text())
+    m["graph_sha256"] = "0" * 64
+    (other / "manifest.json").write_text(json.dumps(m))
+    p = _verify(verified["root"], "--vectors", str(other))
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "another model.hw.onnx" in lines[0], p.stderr
+
+
+def test_report_bytes_are_reproducible(verified: dict) -> None:
+    report = verified["variant"] / "report"
+    assert verified["second"].returncode == verified["first"].returncode, verified["second"].stderr
+    assert (report / REPORT_JSON).read_bytes() == verified["bytes"]["json"]
+    assert (report / REPORT_MD).read_bytes() == verified["bytes"]["md"]
