@@ -12,9 +12,10 @@ opt = $(if $($(1)),$(2) $($(1)))
 CFG = $(call opt,SIZE,--size) $(call opt,WIDTH,--width) $(call opt,WBITS,--wbits) \
       $(call opt,ABITS,--abits) $(call opt,CKPT,--ckpt) $(call opt,SEED,--seed) $(if $(SEEDED),--seeded)
 # Which hls variant: budget or fps, NOSPLIT=1 for PE | MH folding only (no split MVAUs), and
-# FIFO_DEPTHS=<fifo_depths.json of python -m sim.fifo_sizing> for throughput-sized FIFOs.
+# FIFO_DEPTHS=<fifo_depths.json of python -m sim.fifo_sizing> for FIFOs sized by simulation,
+# LIVENESS_FIFOS=1 for FIFOs sized for deadlock freedom only (less memory, not full throughput).
 VARIANT = $(call opt,MACS,--macs) $(call opt,TARGET_FPS,--target-fps) $(if $(NOSPLIT),--no-split) \
-          $(call opt,FIFO_DEPTHS,--fifo-depths)
+          $(call opt,FIFO_DEPTHS,--fifo-depths) $(if $(LIVENESS_FIFOS),--liveness-fifos)
 HWCSP = $(PY) -m hwcsp.cli
 
 .PHONY: setup models info export train eval detect hls golden sim verify lint test test-all bench area clean need-model

@@ -46,7 +46,9 @@ def _base(node) -> str:
     return split_op_type(node.op_type)[0]
 
 
-class _Graph:
+class PixelMaps:
+    """Which input pixel each output pixel of a node needs, composed along the paths of the graph."""
+
     def __init__(self, graph: onnx.GraphProto, shapes: dict[str, tuple[int, ...]]):
         self.nodes = list(graph.node)
         self.producer = {o: n for n in self.nodes for o in n.output}
@@ -143,7 +145,7 @@ def reconvergent_fifos(
 
     ``beats_per_pixel(join_node, input_index)`` gives the join input's stream beats per pixel.
     """
-    g = _Graph(graph, shapes)
+    g = PixelMaps(graph, shapes)
     decisions = []
     for j in g.nodes:
         if _base(j) not in JOINS or len(j.input) < 2:
@@ -165,15 +167,33 @@ def reconvergent_fifos(
     return decisions
 
 
+TERMS = ("liveness", "throughput", "sized")  # what can set a FIFO's depth, the floor first
+
+
+def merged_fifos(
+    liveness: list[FifoDecision], sized: dict[tuple[str, int], int], throughput=()
+) -> dict[tuple[str, int], tuple[int, str]]:
+    """(depth in beats, the term that set it) per (consumer node, input index): the liveness bound
+    of ``reconvergent_fifos`` united with the throughput depths of ``hls.schedule`` and with depths
+    sized by simulation (``sized_fifo_depths``), never below the bound; a tie names the floor."""
+    merged: dict[tuple[str, int], tuple[int, str]] = {}
+    terms = (
+        ("liveness", {(f.join, f.input_index): f.depth for f in liveness}),
+        ("throughput", {(t.consumer, t.input_index): t.depth for t in throughput}),
+        ("sized", sized),
+    )
+    for term, depths in terms:
+        for key, d in depths.items():
+            if d > merged.get(key, (0, ""))[0]:
+                merged[key] = (d, term)
+    return merged
+
+
 def merge_depths(
-    liveness: list[FifoDecision], sized: dict[tuple[str, int], int]
+    liveness: list[FifoDecision], sized: dict[tuple[str, int], int], throughput=()
 ) -> dict[tuple[str, int], int]:
-    """Depth (beats) per (join node, input index): the liveness bound of ``reconvergent_fifos``,
-    united with depths sized by simulation (``sized_fifo_depths``), never below the bound."""
-    depths = {(f.join, f.input_index): f.depth for f in liveness}
-    for key, d in sized.items():
-        depths[key] = max(depths.get(key, 0), d)
-    return depths
+    """Depth (beats) per (consumer node, input index), as ``merged_fifos``."""
+    return {key: d for key, (d, _) in merged_fifos(liveness, sized, throughput).items()}
 
 
 def sized_fifo_depths(path, graph: onnx.GraphProto) -> dict[tuple[str, int], int]:

@@ -35,11 +35,12 @@ from golden.fsutil import atomic_dir, make_tmp_dir
 from hls import steps
 from hls.baseline import BaselineResult, setfolding_sweep
 from hls.codegen import generate
-from hls.fifo import FifoDecision, merge_depths, reconvergent_fifos, sized_fifo_depths
+from hls.fifo import FifoDecision, merged_fifos, reconvergent_fifos, sized_fifo_depths
 from hls.finn_env import boot, quiet_finn
 from hls.folding import FoldingError, FoldingResult, apply_folding, balance, bottleneck, mac_units
 from hls.lower import Lowered, LoweringError, lower_qonnx
 from hls.report import LayerEstimate, estimate, estimates_json, folding_json, plot_cycles, report_md
+from hls.schedule import StreamDepth, throughput_depths
 from hls.split import split_mvaus, split_records
 from hls.verify import Verification, verify_generic
 from hwcsp.buildcfg import BuildConfig, Variant, VariantError
@@ -62,11 +63,12 @@ class HlsRequest:
     verify_frames: int = 2
     codegen: bool = True
     prior_timings: dict | None = None  # steps run before the flow (the export), for timings.json
+    liveness_fifos: bool = False  # FIFOs for deadlock freedom only (hls.fifo), not throughput (hls.schedule)
 
     @property
     def variant(self) -> str:
         try:
-            return Variant(self.macs, self.target_fps, self.split, self.fifo_depths).name
+            return Variant(self.macs, self.target_fps, self.split, self.fifo_depths, self.liveness_fifos).name
         except VariantError as e:  # the flow's callers catch its own input error
             raise FlowInputError(str(e)) from e
 
@@ -89,6 +91,8 @@ class FlowContext:
     splits: list[dict] = field(default_factory=list)  # split: the report's records
     fifos: list[FifoDecision] = field(default_factory=list)  # FIFOs: liveness bounds
     sized: dict = field(default_factory=dict)  # FIFOs: depths sized by simulation
+    throughput: list[StreamDepth] = field(default_factory=list)  # FIFOs: for full throughput
+    fifo_terms: dict = field(default_factory=dict)  # FIFOs: (depth, the term that set it) per input
     generic: ModelWrapper | None = None  # FIFOs: the generic twin of the folded graph
     io_spec: dict = field(default_factory=dict)  # FIFOs: the software side
     tensor_map: dict = field(default_factory=dict)
@@ -163,13 +167,17 @@ def step_insert_dwc_fifos(model: ModelWrapper, ctx: FlowContext) -> ModelWrapper
     """Width converters, then FIFOs on reconvergent paths (``hls.fifo``); the graph is complete
     here, so its generic twin and the software side (io_spec, tensor map) are derived too."""
     model = steps.insert_dwc(model)
-    ctx.fifos = reconvergent_fifos(model.graph, steps.node_shapes(model), steps.beats_per_pixel(model))
-    if ctx.req.fifo_depths is not None:
-        try:
+    shapes, bpp = steps.node_shapes(model), steps.beats_per_pixel(model)
+    ctx.fifos = reconvergent_fifos(model.graph, shapes, bpp)
+    try:
+        if not ctx.req.liveness_fifos:
+            ctx.throughput = throughput_depths(model.graph, shapes, bpp)
+        if ctx.req.fifo_depths is not None:
             ctx.sized = sized_fifo_depths(ctx.req.fifo_depths, model.graph)
-        except ValueError as e:
-            raise FlowInputError(str(e)) from e
-    model = steps.insert_fifos(model, merge_depths(ctx.fifos, ctx.sized))
+    except ValueError as e:
+        raise FlowInputError(str(e)) from e
+    ctx.fifo_terms = merged_fifos(ctx.fifos, ctx.sized, ctx.throughput)
+    model = steps.insert_fifos(model, {key: depth for key, (depth, _) in ctx.fifo_terms.items()})
     ctx.generic = model.transform(steps.Despecialize())
     ctx.io_spec, ctx.tensor_map, ctx.act_scales = software_side(ctx.cfg, ctx.spec, ctx.low, model)
     return model
@@ -206,9 +214,23 @@ def step_report(model: ModelWrapper, ctx: FlowContext) -> ModelWrapper:
         "splits": ctx.splits,
         "fifo_depths_from": str(req.fifo_depths) if req.fifo_depths is not None else None,
         "fifo_depths_sized": len(ctx.sized),
+        "fifo_sizing": "liveness" if req.liveness_fifos else "throughput",
+        "fifo_depths_throughput": len(ctx.throughput),
+        "fifo_terms": [
+            {"node": node, "input": index, "depth": depth, "term": term}
+            for (node, index), (depth, term) in sorted(ctx.fifo_terms.items())
+        ],
+        "fifo_consumers": fifo_consumers(model.graph),
         "baseline": ctx.baseline.to_json(fold.total_macs, ctx.budget) if ctx.baseline else None,
     }
     return model
+
+
+def fifo_consumers(graph) -> dict[str, list]:
+    """StreamingFIFO node -> [consumer node, input index] it feeds (InsertFIFO puts each FIFO
+    directly in front of the consumer input whose depth asked for it)."""
+    at = {t: [n.name, i] for n in graph.node for i, t in enumerate(n.input)}
+    return {n.name: at[n.output[0]] for n in graph.node if n.op_type.startswith("StreamingFIFO")}
 
 
 STEPS: dict[str, Step] = {
@@ -418,4 +440,5 @@ def summary(cfg, req, rows, fold, cycles, node, budget) -> dict:
         "dsp": tot("dsp"),
         "weight_bits": tot("weight_bits"),
         "threshold_bits": tot("threshold_bits"),
+        "fifo_bits": tot("fifo_bits"),
     }

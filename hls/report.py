@@ -34,6 +34,7 @@ class LayerEstimate:
     weight_bits: int
     threshold_bits: int
     fifo_depth: int | None
+    fifo_bits: int = 0  # depth x stream width of a StreamingFIFO
 
 
 def estimate(model: ModelWrapper) -> list[LayerEstimate]:
@@ -75,6 +76,7 @@ def estimate(model: ModelWrapper) -> list[LayerEstimate]:
                 wbits,
                 tbits,
                 int(a["depth"]) if v.op_type == "StreamingFIFO" else None,
+                int(a["depth"]) * int(inst.get_instream_width()) if v.op_type == "StreamingFIFO" else 0,
             )
         )
     top = max(r.cycles for r in rows) or 1
@@ -127,19 +129,12 @@ def report_md(rows: list[LayerEstimate], summary: dict, folding: dict, verificat
         f"floor: {s['floor_cycles']} cycles ({s['floor_node']} at full parallelism)",
         f"- nodes: {s['nodes']} ({s['fifos']} FIFOs, {s['dwcs']} width converters); "
         f"MVAUs split by output rows: {len(folding.get('splits', []))}",
-        "- FIFO depths: "
-        + (
-            f"sized by simulation for full throughput ({folding['fifo_depths_sized']} consumer inputs, "
-            f"`{Path(folding['fifo_depths_from']).name}`, `sim/fifo_sizing.py`), "
-            "never below the liveness bound"
-            if folding.get("fifo_depths_from")
-            else "the liveness bound of `hls/fifo.py` on reconvergent paths (deadlock-free; "
-            "sim/README.md on the throughput they give)"
-        ),
+        "- FIFO depths: " + _fifo_sizing(folding),
         f"- FINN resource estimate ({FPGA_PART}): {s['lut']:.0f} LUT, {s['bram_18k']:.0f} BRAM_18K, "
         f"{s['uram']:.0f} URAM, {s['dsp']:.0f} DSP",
         f"- weight memory {s['weight_bits'] / 8192:.1f} KiB, "
-        f"threshold memory {s['threshold_bits'] / 8192:.1f} KiB",
+        f"threshold memory {s['threshold_bits'] / 8192:.1f} KiB, "
+        f"FIFO memory {s['fifo_bits'] / 8192:.1f} KiB (Σ depth × stream width over the StreamingFIFOs)",
         "",
         "## Exactness",
         "",
@@ -191,7 +186,49 @@ def report_md(rows: list[LayerEstimate], summary: dict, folding: dict, verificat
             f"{r.bram_18k:.0f} | {r.dsp:.0f} | {r.weight_bits} | {r.threshold_bits} | {r.fifo_depth or ''} |"
         )
     lines += ["", "Cycles per layer: `cycles_per_layer.png`. Wall-clock time per step: `timings.json`.", ""]
+    lines += _fifo_table(rows, folding)
     return "\n".join(lines)
+
+
+def _fifo_sizing(folding: dict) -> str:
+    parts = []
+    if folding.get("fifo_sizing", "liveness") == "throughput":
+        parts.append(
+            f"sized for full throughput by the schedule of `hls/schedule.py` "
+            f"({folding.get('fifo_depths_throughput', 0)} streams; an estimate, `hwcsp verify` measures it)"
+        )
+    else:
+        parts.append("liveness only (`-liveness`: deadlock-free, not sized for throughput)")
+    if folding.get("fifo_depths_from"):
+        parts.append(
+            f"sized by simulation ({folding['fifo_depths_sized']} consumer inputs, "
+            f"`{Path(folding['fifo_depths_from']).name}`, `sim/fifo_sizing.py`)"
+        )
+    return "; ".join(parts) + "; never below the liveness bound of `hls/fifo.py` on reconvergent paths"
+
+
+def _fifo_table(rows: list[LayerEstimate], folding: dict) -> list[str]:
+    """Per FIFO: its consumer input, depth, bits and the term that set the depth."""
+    terms = {(t["node"], t["input"]): t["term"] for t in folding.get("fifo_terms", [])}
+    fifos = [r for r in rows if r.fifo_depth is not None]
+    if not fifos:
+        return []
+    lines = [
+        "## FIFOs",
+        "",
+        "Depth set by: `liveness` (deadlock bound of reconvergent paths), `throughput` (the schedule "
+        "of `hls/schedule.py`) or `sized` (a `sim.fifo_sizing` result).",
+        "",
+        "| FIFO | feeds | depth | bits | set by |",
+        "|---|---|---:|---:|---|",
+    ]
+    for r in fifos:
+        key = tuple(folding.get("fifo_consumers", {}).get(r.name, ()))
+        feeds = f"{key[0]}.in{key[1]}" if key else ""
+        lines.append(f"| {r.name} | {feeds} | {r.fifo_depth} | {r.fifo_bits} | {terms.get(key, '')} |")
+    lines.append(f"| total | | {sum(r.fifo_depth for r in fifos)} | {sum(r.fifo_bits for r in fifos)} | |")
+    lines.append("")
+    return lines
 
 
 def plot_cycles(rows: list[LayerEstimate], path, title: str) -> None:

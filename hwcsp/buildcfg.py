@@ -98,12 +98,14 @@ class VariantError(UserError, ValueError):
 class Variant:
     """One folding variant of a configuration, and the name of its directory below the build
     directory: ``hls-m<MACS>`` or ``hls-f<TARGET_FPS>``, ``-nosplit`` with PE | MH folding only,
+    ``-liveness`` with FIFOs sized for deadlock freedom only (not throughput),
     ``-fifo<sha8 of the depths file>`` with FIFO depths sized by ``sim.fifo_sizing``."""
 
     macs: int | None = None
     target_fps: float | None = None
     split: bool = True
     fifo_depths: Path | None = None
+    liveness_fifos: bool = False  # FIFOs for deadlock freedom only, not for full throughput
 
     def __post_init__(self) -> None:
         if self.macs is not None and self.target_fps is not None:
@@ -119,7 +121,7 @@ class Variant:
 
     @property
     def name(self) -> str:
-        tail = "" if self.split else "-nosplit"
+        tail = ("" if self.split else "-nosplit") + ("-liveness" if self.liveness_fifos else "")
         if self.fifo_depths is not None:
             try:
                 tail += "-fifo" + hashlib.sha256(Path(self.fifo_depths).read_bytes()).hexdigest()[:8]

@@ -124,6 +124,7 @@ def cmd_hls(args) -> int:
         target_fps=variant.target_fps,
         split=variant.split,
         fifo_depths=variant.fifo_depths,
+        liveness_fifos=variant.liveness_fifos,
         clk_ns=args.clk_ns,
         baseline=not args.no_baseline,
         prior_timings={"export (or reuse) of the QONNX model": export_s},
@@ -147,7 +148,16 @@ def variant_dir(args) -> Path:
         print(f"{args.cmd}: no {v / 'model.hw.onnx'} yet; running the hls stage first")
         export_cfg = BuildConfig(**{**asdict(cfg), "seed": 0}) if not cfg.ckpt_sha256 else cfg
         exported = ensure_export(export_cfg, args.ckpt, args.build_root)
-        run(HlsRequest(exported, variant.macs, variant.target_fps, variant.split, variant.fifo_depths))
+        run(
+            HlsRequest(
+                exported,
+                variant.macs,
+                variant.target_fps,
+                variant.split,
+                variant.fifo_depths,
+                liveness_fifos=variant.liveness_fifos,
+            )
+        )
     return v
 
 

@@ -154,11 +154,17 @@ def add_variant_args(p: argparse.ArgumentParser) -> None:
         metavar="JSON",
         help="FIFO depths sized by `python -m sim.fifo_sizing` (variant hls-…-fifo<sha8 of the file>)",
     )
+    p.add_argument(
+        "--liveness-fifos",
+        action="store_true",
+        help="FIFOs deep enough for deadlock freedom only, not for full throughput: less memory, "
+        "slower hardware (variant hls-…-liveness)",
+    )
 
 
 def variant_of(args: argparse.Namespace) -> Variant:
     """The folding variant the arguments of ``add_variant_args`` name."""
-    return Variant(args.macs, args.target_fps, not args.no_split, args.fifo_depths)
+    return Variant(args.macs, args.target_fps, not args.no_split, args.fifo_depths, args.liveness_fifos)
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:

@@ -295,11 +295,14 @@ class Fifo:
     join_input: int | None = None
     fork: str | None = None  # from the hls report, when it lists this FIFO
     lookahead_pixels: int | None = None
+    liveness_depth: int | None = None  # hls/fifo.py's bound; the graph's depth may be larger
 
     @property
     def beats_per_pixel(self) -> int | None:
-        """hls/fifo.py stores (lookahead + 2) * beats_per_pixel."""
-        return None if self.lookahead_pixels is None else self.depth_graph // (self.lookahead_pixels + 2)
+        """hls/fifo.py's liveness bound is (lookahead + 2) * beats_per_pixel."""
+        if self.lookahead_pixels is None or self.liveness_depth is None:
+            return None
+        return self.liveness_depth // (self.lookahead_pixels + 2)
 
 
 @dataclass
@@ -435,6 +438,7 @@ def plan_network(
             f.join, f.join_input = cons[0].view.name, cons[1]
             if d := decisions.get((f.join, f.join_input)):
                 f.fork, f.lookahead_pixels = d["fork"], int(d["lookahead_pixels"])
+                f.liveness_depth = int(d["depth"])
             f.depth = max(2, round(depth * fifo_scale))
             p.params = {**p.params, "DEPTH": f.depth}
         net.fifos.append(f)

@@ -1,5 +1,8 @@
-"""Throughput-driven FIFO sizing (sim/fifo_sizing.py) closed through the hls stage: the test graph
-with sized FIFOs runs at its bottleneck interval in the stitched RTL, bit-exact."""
+"""FIFO sizing by simulation (sim/fifo_sizing.py) closed through the hls stage: the test graph with
+sized FIFOs runs at its bottleneck interval in the stitched RTL, bit-exact, and the analytic
+throughput depths that are the default (hls/schedule.py) need at most 1.5x its FIFO bits. The
+sizing loop itself is slow (minutes), so it runs with the slow tests; the default depths are
+proven in make test by tests/test_verify.py."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import onnx
 import pytest
 
 from golden.vectors import write_vectors
@@ -25,18 +29,28 @@ def quiet(*_a, **_k) -> None:
 
 
 @pytest.fixture(scope="module")
-def sized(hw_dir: Path, tmp_path_factory) -> tuple[Path, dict, Path]:
-    """(vectors of the analytic-FIFO graph, the sizing result, a copy of the export)."""
-    tmp = tmp_path_factory.mktemp("fifo-sizing")
-    vec = write_vectors(hw_dir, tmp / "vectors", n=FRAMES, seed=0)
-    result = size_fifos(hw_dir, vec, out_dir=tmp / "sizing", progress=quiet)  # run length from latency
-    export = tmp / "build" / hw_dir.parent.name
+def export_copy(hw_dir: Path, tmp_path_factory) -> Path:
+    export = tmp_path_factory.mktemp("fifo-sizing") / "build" / hw_dir.parent.name
     export.mkdir(parents=True)
     for f in ("config.json", "export.json", "model.qonnx.onnx"):
         shutil.copyfile(hw_dir.parent / f, export / f)
-    return vec, result, export
+    return export
 
 
+@pytest.fixture(scope="module")
+def vectors(hw_dir: Path, export_copy: Path) -> Path:
+    return write_vectors(hw_dir, export_copy.parent.parent / "vectors", n=FRAMES, seed=0)
+
+
+@pytest.fixture(scope="module")
+def sized(hw_dir: Path, vectors: Path, export_copy: Path) -> tuple[Path, dict, Path]:
+    """(vectors of the default graph, the sizing result, a copy of the export)."""
+    out = vectors.parent / "sizing"
+    result = size_fifos(hw_dir, vectors, out_dir=out, progress=quiet)  # run length from latency
+    return vectors, result, export_copy
+
+
+@pytest.mark.slow
 def test_sizing_result_is_written_and_consistent(sized, hw_dir):
     vec, result, _ = sized
     depths_file = vec.parent / "sizing" / DEPTHS_FILE
@@ -52,6 +66,7 @@ def test_sizing_result_is_written_and_consistent(sized, hw_dir):
     assert result["fifo_bits"] == sum(x["depth"] * x["width"] for x in inputs.values())
 
 
+@pytest.mark.slow
 def test_graph_with_sized_fifos_runs_at_the_bottleneck(sized, hw_dir, tmp_path):
     vec, result, export = sized
     depths_file = vec.parent / "sizing" / DEPTHS_FILE
@@ -66,13 +81,27 @@ def test_graph_with_sized_fifos_runs_at_the_bottleneck(sized, hw_dir, tmp_path):
     assert rep["verdict"] == "pass" and rep["bit_exact"], rep.get("reason")
     assert all(o["mismatch_ints"] == 0 and o["received"] == o["beats"] for o in rep["outputs"])
     assert steady_interval(rep) == result["bottleneck_cycles"]
-    # the same graph with its analytic (liveness) FIFOs is measurably slower: what sizing buys
-    base = simulate_network(hw_dir, vec, out_dir=tmp_path / "base", frames=FRAMES, progress=quiet)
+    # the same graph with liveness-only FIFOs is measurably slower: what sizing buys
+    live = run(HlsRequest(export, liveness_fifos=True, baseline=False, codegen=False), log=quiet)
+    assert live.name == "hls-m2048-liveness"
+    v3 = write_vectors(live, tmp_path / "v3", n=FRAMES, seed=0)
+    base = simulate_network(live, v3, out_dir=tmp_path / "base", frames=FRAMES, progress=quiet)
     assert base["verdict"] == "pass" and steady_interval(base) > 2 * result["bottleneck_cycles"]
+    # the analytic throughput depths of the default variant cost at most 1.5x the sized FIFO bits
+    default = json.loads((hw_dir / "report" / "estimates.json").read_text())["summary"]["fifo_bits"]
+    assert default <= 1.5 * result["fifo_bits"], (default, result["fifo_bits"])
 
 
-def test_depths_of_another_graph_are_refused(sized, tmp_path):
-    _, result, export = sized
+def test_depths_of_another_graph_are_refused(hw_dir, export_copy, tmp_path):
+    from golden.node import graph_fingerprint
+
+    export = export_copy
+    graph = onnx.load(hw_dir / "model.hw.onnx").graph
+    join = next(n for n in graph.node if n.op_type.startswith("StreamingConcat"))
+    result = {
+        "graph_fingerprint": graph_fingerprint(graph),
+        "inputs": [{"node": join.name, "input": 0, "depth": 8}],
+    }
     f = tmp_path / "other.json"
     f.write_text(json.dumps(dict(result, graph_fingerprint="0" * 64)))  # e.g. another budget's graph
     req = HlsRequest(export, fifo_depths=f, baseline=False, codegen=False)
@@ -91,8 +120,8 @@ def test_depths_of_another_graph_are_refused(sized, tmp_path):
         _ = HlsRequest(export, fifo_depths=tmp_path / "missing.json").variant
 
 
-def test_sizing_refuses_unreachable_buffering(sized, hw_dir, tmp_path):
-    vec, _, _ = sized
+def test_sizing_refuses_unreachable_buffering(vectors, hw_dir, tmp_path):
+    vec = vectors
     with pytest.raises(SizingError, match="still needs"):  # 2 beats of what-if FIFO cannot reach it
         size_fifos(hw_dir, vec, tmp_path, frames=FRAMES, buffering=1e-6, join_buffering=1e-6, progress=quiet)
 

@@ -33,10 +33,10 @@ from sim.network import (
 )
 
 FRAMES = 3
-# Measured 3.66 on the test graph (15969 cycles per frame against the stem's 4358): the graph's FIFOs
-# are sized for deadlock freedom only; with a frame of buffering on every stream the same netlist
-# reaches the bottleneck exactly (sim/README.md, "Stitched network"). A regression guard, not a target.
-RATIO_MAX = 4.0
+# Measured 1.02 on the test graph in these 3 frames (4449 cycles per frame against the stem's 4358;
+# 1.00 in the steady state, tests/test_verify.py) with the default throughput-sized FIFOs of
+# hls/schedule.py; 3.66 with liveness-only FIFOs. A regression guard; the target is test_verify's.
+RATIO_MAX = 1.1
 RATIO_MAX_FULL_WIDTH = 12.0
 
 
@@ -75,12 +75,18 @@ def test_network_full_rate(hw_dir: Path, vectors: Path, tmp_path: Path) -> None:
     netlist = (out / NETLIST_FILE).read_text()
     assert rep["n_nodes"] == len(manifest["nodes"])
     assert all(f"  // {n['name']} ({n['op_type']})" in netlist for n in manifest["nodes"])
-    decisions = json.loads((hw_dir / "report" / "estimates.json").read_text())["folding"]["fifos"]
-    fifos = {(f["join"], f["join_input"]): f for f in rep["fifos"]}
-    assert len(fifos) == len(decisions) > 0
-    for d in decisions:
-        f = fifos[(d["join"], d["input_index"])]
-        assert f["depth"] == f["depth_graph"] == d["depth"] and f["lookahead_pixels"] == d["lookahead_pixels"]
+    folding = json.loads((hw_dir / "report" / "estimates.json").read_text())["folding"]
+    by_name = {f["name"]: f for f in rep["fifos"]}
+    terms = {(t["node"], t["input"]): t["depth"] for t in folding["fifo_terms"]}
+    consumers = folding["fifo_consumers"]
+    assert len(by_name) == len(consumers) == len(terms) > len(folding["fifos"]) > 0
+    for name, (node, index) in consumers.items():
+        assert by_name[name]["depth"] == by_name[name]["depth_graph"] == terms[(node, index)]
+    joins = {(f["join"], f["join_input"]): f for f in rep["fifos"] if f["join"]}
+    for d in folding["fifos"]:  # the liveness bound stays a floor
+        f = joins[(d["join"], d["input_index"])]
+        assert f["depth"] >= d["depth"] and f["lookahead_pixels"] == d["lookahead_pixels"]
+    for f in by_name.values():
         assert 0 < f["peak_occupancy"] <= f["capacity"], f
 
     # timing: one steady interval at every output, between the bottleneck model and RATIO_MAX times it
@@ -147,7 +153,7 @@ def test_network_deadlocks_without_analytic_fifos(hw_dir: Path, vectors: Path, t
     out = tmp_path / "sim"
     rep = simulate_network(hw_dir, vectors, out_dir=out, frames=FRAMES, fifo_scale=0.0, progress=_quiet)
     assert rep["verdict"] == "deadlock", rep.get("reason")
-    assert all(f["depth"] == 2 for f in rep["fifos"]) and not rep["bit_exact"]
+    assert all(f["depth"] == 2 for f in rep["fifos"] if f["join"]) and not rep["bit_exact"]
     d = rep["deadlock"]
     assert d["full_fifos"] and set(d["full_fifos"]) <= {f["name"] for f in rep["fifos"]}
     assert d["waiting_joins"] and d["unfinished_nodes"]

@@ -62,6 +62,15 @@ def _through(graph: onnx.GraphProto, tensor: str) -> onnx.NodeProto:
         tensor = n.output[0]
 
 
+def _producer_through(graph: onnx.GraphProto, tensor: str) -> onnx.NodeProto:
+    """The producer of ``tensor``, looking through width converters and FIFOs."""
+    while True:
+        n = next(n for n in graph.node if tensor in n.output)
+        if not n.op_type.startswith(("StreamingDataWidthConverter", "StreamingFIFO")):
+            return n
+        tensor = n.input[0]
+
+
 def test_split_choices_are_legal_and_only_where_plain_folding_costs_more(hw_dir):
     m = onnx.load(hw_dir / "model.hw.onnx")
     mvaus = [n for n in m.graph.node if n.op_type.startswith("MVAU")]
@@ -139,7 +148,7 @@ def test_split_graph_structure_and_report(split_dir):
             parts.append(p)
         assert [_attrs(p)["MH"] for p in parts] == sp["rows"] and [_attrs(p)["PE"] for p in parts] == sp["PE"]
         assert {_attrs(p)["SIMD"] for p in parts} == {sp["SIMD"]}
-        dup = next(n for n in m.graph.node if parts[0].input[0] in n.output)
+        dup = _producer_through(m.graph, parts[0].input[0])
         assert dup.op_type == "DuplicateStreams_hls" and {_through(m.graph, o).name for o in dup.output} == {
             p.name for p in parts
         }

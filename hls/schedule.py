@@ -1,0 +1,160 @@
+"""FIFO depths for full throughput: a pixel-level schedule of the folded graph, no RTL simulation.
+
+Every node is a server that emits its output pixels one after the other, each a pixel time
+``tau = exp_cycles / output pixels`` after the previous one, and not before the input pixels it
+needs (``hls.fifo``'s exact index maps) have arrived plus its latency (one pixel time: a node
+completes a pixel before it emits it, plus ``EXTRA_LATENCY`` cycles of registers). Frames enter at
+the bottleneck pace, one every ``T = max exp_cycles`` cycles, and no stream ever blocks (unbounded
+buffers). That is a max-plus recurrence per node, solved for all pixels of ``FRAMES`` frames at once:
+
+    out(p) = max(ready(p) + lambda, out(p-1) + tau) = p*tau + cummax(ready(p) + lambda - p*tau)
+
+The schedule runs at exactly the bottleneck interval, so a stream whose buffer holds, at every
+instant, everything that has arrived on it and that its consumer has not yet taken, never blocks its
+producer: the network then keeps the bottleneck's pace. A consumer takes input pixel q when it
+starts the first output pixel that needs q; a sliding-window generator takes it earlier, as soon as
+its window buffer has room. The peak of (arrived - taken) over the schedule, plus one pixel, in the
+stream's beats, is the throughput depth of that stream. It covers both causes of lost throughput:
+the skew in time between the branches of reconvergent paths (the PRN residual's long branch) and
+bursts of a producer against the pace of its consumer. Measured in stitched RTL: sim/README.md.
+
+Every fork and join type is modelled explicitly; anything else with several inputs or outputs is
+refused naming the node, so a new fork or join type must be added here (and to ``hls.fifo``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+
+from golden.cycles import exp_cycles
+from golden.node import NodeView, decode_attr, split_op_type
+from hls.fifo import FORKS, JOINS, PixelMaps
+
+FRAMES = 6  # frames scheduled: the pipeline fills in the first, the later ones are steady
+EXTRA_LATENCY = 2.0  # cycles of registers on top of a node's pixel time (declared latencies: 1-3)
+MARGIN_PIXELS = 1  # a join or consumer may have started reading one more pixel
+SKID_BEATS = 2  # what every stream holds without a FIFO (the consumer's input register and skid)
+# Consumers whose input order is tied to their producer's (a depthwise window and its Pool): no
+# FIFO may sit between them (hls.folding treats the pair as one unit).
+NO_FIFO_BEFORE = ("Pool",)
+
+
+class ScheduleError(ValueError):
+    pass
+
+
+@dataclass
+class StreamDepth:
+    consumer: str
+    input_index: int
+    tensor: str
+    peak_pixels: int  # most pixels the stream holds in the schedule
+    beats_per_pixel: int
+    depth: int  # beats: (peak + MARGIN_PIXELS) * beats_per_pixel
+
+
+def _window_buffer(attrs: dict, w_in: int, w_out: int) -> int:
+    """Pixels a sliding-window generator holds ahead of its next window (sim/rtl/swg_window.sv)."""
+    kh, kw = attrs["ConvKernelDim"]
+    sh, sw = attrs.get("Stride", [1, 1])
+    if kh == kw == 1:
+        return 1
+    return (kh - 1) * w_in + kw + max(sw, sh * w_in - (w_out - 1) * sw)
+
+
+def throughput_depths(
+    graph: onnx.GraphProto, shapes: dict[str, tuple[int, ...]], beats_per_pixel, frames: int = FRAMES
+) -> list[StreamDepth]:
+    """Depth (beats) for every stream that needs more than ``SKID_BEATS`` to keep the bottleneck's
+    pace, keyed by the consumer's input. ``beats_per_pixel(node, input_index)`` as in ``hls.fifo``.
+    ``graph`` may already hold StreamingFIFOs: they count as part of the stream they sit on."""
+    maps = PixelMaps(graph, shapes)
+    nodes = list(graph.node)
+    views = {n.name: NodeView.from_onnx(n, graph) for n in nodes if not _is_fifo(n)}
+    cycles = {name: exp_cycles(v) for name, v in views.items()}
+    period = float(max(cycles.values()))
+    times: dict[str, np.ndarray] = {}
+    for x in graph.input:
+        times[x.name] = np.repeat(np.arange(frames) * period, _pixels(shapes[x.name]))
+    source: dict[str, str] = {}  # tensor behind a FIFO -> the tensor the FIFO reads
+    taken: list[tuple[onnx.NodeProto, int, str, np.ndarray]] = []
+    for n in nodes:
+        if _is_fifo(n):
+            times[n.output[0]] = times[n.input[0]]
+            source[n.output[0]] = source.get(n.input[0], n.input[0])
+            continue
+        base = split_op_type(n.op_type)[0]
+        _check_arity(n, base, sum(t in times for t in n.input))
+        out = n.output[0]
+        n_out = _pixels(shapes[out])
+        tau = cycles[n.name] / n_out
+        pix = np.arange(n_out)
+        ready = np.zeros(n_out * frames)
+        needs = {}
+        for t_in in n.input:
+            if t_in not in times:
+                continue  # a weight or threshold initializer
+            n_in = _pixels(shapes[t_in])
+            need = maps.need(n, pix, t_in, out)
+            frame = np.repeat(np.arange(frames) * n_in, n_out)
+            idx = np.where(np.tile(need, frames) < 0, -1, np.tile(need, frames) + frame)
+            needs[t_in] = idx
+            ready = np.maximum(ready, np.where(idx < 0, 0.0, times[t_in][np.maximum(idx, 0)]))
+        latency = tau + EXTRA_LATENCY
+        k = np.arange(ready.size)
+        emitted = k * tau + np.maximum.accumulate(ready + latency - k * tau)
+        started = emitted - latency
+        for t_out in n.output:
+            times[t_out] = emitted
+        attrs = {a.name: decode_attr(a) for a in n.attribute}
+        for index, t_in in enumerate(n.input):
+            if t_in not in needs:
+                continue
+            arrived = times[t_in]
+            q = np.arange(arrived.size)
+            first = np.searchsorted(np.maximum.accumulate(needs[t_in]), q, side="left")
+            by_window = started[np.minimum(first, started.size - 1)]
+            if base == "ConvolutionInputGenerator":
+                buf = _window_buffer(attrs, shapes[t_in][2], shapes[out][2])
+                take = arrived.copy()
+                take[buf:] = np.maximum(arrived[buf:], by_window[: arrived.size - buf])
+            else:
+                take = np.maximum(arrived, by_window)
+            taken.append((n, index, t_in, np.maximum.accumulate(take)))
+    out_depths = []
+    for n, index, t_in, take in taken:
+        if split_op_type(n.op_type)[0] in NO_FIFO_BEFORE:
+            continue
+        arrived = times[t_in]
+        held = np.searchsorted(arrived, take, side="right") - np.arange(take.size)
+        peak = int(held.max())
+        bpp = int(beats_per_pixel(n, index))
+        if peak * bpp <= SKID_BEATS:
+            continue
+        depth = (peak + MARGIN_PIXELS) * bpp
+        out_depths.append(StreamDepth(n.name, index, source.get(t_in, t_in), peak, bpp, depth))
+    return out_depths
+
+
+def _is_fifo(node: onnx.NodeProto) -> bool:
+    return split_op_type(node.op_type)[0] == "StreamingFIFO"
+
+
+def _pixels(shape: tuple[int, ...]) -> int:
+    return int(shape[1]) * int(shape[2]) if len(shape) == 4 else 1
+
+
+def _check_arity(node: onnx.NodeProto, base: str, streams_in: int) -> None:
+    if len(node.output) > 1 and base not in FORKS:
+        raise ScheduleError(
+            f"{node.name} ({node.op_type}): a fork type the FIFO analysis does not model "
+            f"(known forks: {', '.join(FORKS)}); add it to hls/schedule.py and hls/fifo.py"
+        )
+    if streams_in > 1 and base not in JOINS:
+        raise ScheduleError(
+            f"{node.name} ({node.op_type}): a join type the FIFO analysis does not model "
+            f"(known joins: {', '.join(JOINS)}); add it to hls/schedule.py and hls/fifo.py"
+        )
