@@ -5,7 +5,7 @@ Every node is a server that emits its output pixels one after the other, each a 
 needs (``hls.fifo``'s exact index maps) have arrived plus its latency (one pixel time: a node
 completes a pixel before it emits it, plus ``EXTRA_LATENCY`` cycles of registers). Frames enter at
 the bottleneck pace, one every ``T = max exp_cycles`` cycles, and no stream ever blocks (unbounded
-buffers). That is a max-plus recurrence per node, solved for all pixels of ``FRAMES`` frames at once:
+buffers). That is a max-plus recurrence per node, solved for all pixels of all frames at once:
 
     out(p) = max(ready(p) + lambda, out(p-1) + tau) = p*tau + cummax(ready(p) + lambda - p*tau)
 
@@ -33,9 +33,19 @@ from golden.cycles import exp_cycles
 from golden.node import NodeView, decode_attr, split_op_type
 from hls.fifo import FORKS, JOINS, PixelMaps
 
-FRAMES = 6  # frames scheduled: the pipeline fills in the first, the later ones are steady
+# Frames scheduled: the first frame's latency L in bottleneck intervals (from a one-frame schedule),
+# plus STEADY_FRAMES, at least MIN_FRAMES. A skip branch holds up to L frames of skew, so the
+# schedule must run past the moment the long branch's first frame arrives.
+STEADY_FRAMES = 4
+MIN_FRAMES = 6
 EXTRA_LATENCY = 2.0  # cycles of registers on top of a node's pixel time (declared latencies: 1-3)
 MARGIN_PIXELS = 1  # a join or consumer may have started reading one more pixel
+# A join's inputs get this factor on the schedule's peak. The schedule spaces a node's output pixels
+# evenly, the RTL emits them in bursts (a window row, a fold of PE outputs), and at a join the bursts
+# of both branches add up. Measured, not derived: at full width, size 64 (cspdensenet-ref-prn) the
+# peaks alone left one interval in six at 1.65x the bottleneck, 1.5x on the joins' FIFOs runs every
+# interval within 1.03x (sim/README.md). More buffering never slows a dataflow graph down.
+JOIN_SLACK = 1.5
 SKID_BEATS = 2  # what every stream holds without a FIFO (the consumer's input register and skid)
 # Consumers whose input order is tied to their producer's (a depthwise window and its Pool): no
 # FIFO may sit between them (hls.folding treats the pair as one unit).
@@ -51,7 +61,7 @@ class StreamDepth:
     consumer: str
     input_index: int
     tensor: str
-    peak_pixels: int  # most pixels the stream holds in the schedule
+    peak_pixels: int  # most pixels the stream holds in the schedule (x JOIN_SLACK at a join)
     beats_per_pixel: int
     depth: int  # beats: (peak + MARGIN_PIXELS) * beats_per_pixel
 
@@ -66,11 +76,46 @@ def _window_buffer(attrs: dict, w_in: int, w_out: int) -> int:
 
 
 def throughput_depths(
-    graph: onnx.GraphProto, shapes: dict[str, tuple[int, ...]], beats_per_pixel, frames: int = FRAMES
+    graph: onnx.GraphProto, shapes: dict[str, tuple[int, ...]], beats_per_pixel, frames: int | None = None
 ) -> list[StreamDepth]:
     """Depth (beats) for every stream that needs more than ``SKID_BEATS`` to keep the bottleneck's
     pace, keyed by the consumer's input. ``beats_per_pixel(node, input_index)`` as in ``hls.fifo``.
     ``graph`` may already hold StreamingFIFOs: they count as part of the stream they sit on."""
+    if frames is None:
+        times, _, period = _schedule(graph, shapes, 1)
+        latency = max(float(times[o.name][-1]) for o in graph.output)
+        frames = max(MIN_FRAMES, int(np.ceil(latency / period)) + STEADY_FRAMES)
+    times, taken, _ = _schedule(graph, shapes, frames)
+    source = _fifo_sources(graph)
+    out_depths = []
+    for n, index, t_in, take in taken:
+        if split_op_type(n.op_type)[0] in NO_FIFO_BEFORE:
+            continue
+        arrived = times[t_in]
+        held = np.searchsorted(arrived, take, side="right") - np.arange(take.size)
+        peak = int(held.max())
+        bpp = int(beats_per_pixel(n, index))
+        if peak * bpp <= SKID_BEATS:
+            continue
+        if split_op_type(n.op_type)[0] in JOINS:
+            peak = int(np.ceil(peak * JOIN_SLACK))
+        depth = (peak + MARGIN_PIXELS) * bpp
+        out_depths.append(StreamDepth(n.name, index, source.get(t_in, t_in), peak, bpp, depth))
+    return out_depths
+
+
+def _fifo_sources(graph: onnx.GraphProto) -> dict[str, str]:
+    """Tensor behind a StreamingFIFO (or a chain of them) -> the tensor the first one reads."""
+    source: dict[str, str] = {}
+    for n in graph.node:
+        if _is_fifo(n):
+            source[n.output[0]] = source.get(n.input[0], n.input[0])
+    return source
+
+
+def _schedule(graph: onnx.GraphProto, shapes: dict[str, tuple[int, ...]], frames: int):
+    """(emission time of every pixel of every tensor, when each consumer input takes each pixel,
+    the bottleneck period) for ``frames`` frames entering one per period."""
     maps = PixelMaps(graph, shapes)
     nodes = list(graph.node)
     views = {n.name: NodeView.from_onnx(n, graph) for n in nodes if not _is_fifo(n)}
@@ -79,12 +124,10 @@ def throughput_depths(
     times: dict[str, np.ndarray] = {}
     for x in graph.input:
         times[x.name] = np.repeat(np.arange(frames) * period, _pixels(shapes[x.name]))
-    source: dict[str, str] = {}  # tensor behind a FIFO -> the tensor the FIFO reads
     taken: list[tuple[onnx.NodeProto, int, str, np.ndarray]] = []
     for n in nodes:
         if _is_fifo(n):
             times[n.output[0]] = times[n.input[0]]
-            source[n.output[0]] = source.get(n.input[0], n.input[0])
             continue
         base = split_op_type(n.op_type)[0]
         _check_arity(n, base, sum(t in times for t in n.input))
@@ -124,19 +167,7 @@ def throughput_depths(
             else:
                 take = np.maximum(arrived, by_window)
             taken.append((n, index, t_in, np.maximum.accumulate(take)))
-    out_depths = []
-    for n, index, t_in, take in taken:
-        if split_op_type(n.op_type)[0] in NO_FIFO_BEFORE:
-            continue
-        arrived = times[t_in]
-        held = np.searchsorted(arrived, take, side="right") - np.arange(take.size)
-        peak = int(held.max())
-        bpp = int(beats_per_pixel(n, index))
-        if peak * bpp <= SKID_BEATS:
-            continue
-        depth = (peak + MARGIN_PIXELS) * bpp
-        out_depths.append(StreamDepth(n.name, index, source.get(t_in, t_in), peak, bpp, depth))
-    return out_depths
+    return times, taken, period
 
 
 def _is_fifo(node: onnx.NodeProto) -> bool:
