@@ -162,8 +162,9 @@ def _schedule(graph: onnx.GraphProto, shapes: dict[str, tuple[int, ...]], frames
             by_window = started[np.minimum(first, started.size - 1)]
             if base == "ConvolutionInputGenerator":
                 buf = _window_buffer(attrs, shapes[t_in][2], shapes[out][2])
-                take = arrived.copy()
-                take[buf:] = np.maximum(arrived[buf:], by_window[: arrived.size - buf])
+                take = arrived.copy()  # a buffer larger than what is scheduled never fills
+                if buf < arrived.size:
+                    take[buf:] = np.maximum(arrived[buf:], by_window[: arrived.size - buf])
             else:
                 take = np.maximum(arrived, by_window)
             taken.append((n, index, t_in, np.maximum.accumulate(take)))
