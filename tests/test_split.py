@@ -53,22 +53,14 @@ def _attrs(n: onnx.NodeProto) -> dict:
     return {a.name: helper.get_attribute_value(a) for a in n.attribute}
 
 
-def _through(graph: onnx.GraphProto, tensor: str) -> onnx.NodeProto:
-    """The consumer of ``tensor``, looking through width converters and FIFOs."""
+def _through(graph: onnx.GraphProto, tensor: str, upstream: bool = False) -> onnx.NodeProto:
+    """The consumer (or with ``upstream`` the producer) of ``tensor``, looking through width
+    converters and FIFOs."""
     while True:
-        n = next(n for n in graph.node if tensor in n.input)
+        n = next(n for n in graph.node if tensor in (n.output if upstream else n.input))
         if not n.op_type.startswith(("StreamingDataWidthConverter", "StreamingFIFO")):
             return n
-        tensor = n.output[0]
-
-
-def _producer_through(graph: onnx.GraphProto, tensor: str) -> onnx.NodeProto:
-    """The producer of ``tensor``, looking through width converters and FIFOs."""
-    while True:
-        n = next(n for n in graph.node if tensor in n.output)
-        if not n.op_type.startswith(("StreamingDataWidthConverter", "StreamingFIFO")):
-            return n
-        tensor = n.input[0]
+        tensor = n.input[0] if upstream else n.output[0]
 
 
 def test_split_choices_are_legal_and_only_where_plain_folding_costs_more(hw_dir):
@@ -148,7 +140,7 @@ def test_split_graph_structure_and_report(split_dir):
             parts.append(p)
         assert [_attrs(p)["MH"] for p in parts] == sp["rows"] and [_attrs(p)["PE"] for p in parts] == sp["PE"]
         assert {_attrs(p)["SIMD"] for p in parts} == {sp["SIMD"]}
-        dup = _producer_through(m.graph, parts[0].input[0])
+        dup = _through(m.graph, parts[0].input[0], upstream=True)
         assert dup.op_type == "DuplicateStreams_hls" and {_through(m.graph, o).name for o in dup.output} == {
             p.name for p in parts
         }
