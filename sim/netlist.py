@@ -22,8 +22,7 @@ NETWORK_TB_SOURCES = (
     TB_GRAPH_DIR / "tb_source.sv",
     TB_GRAPH_DIR / "tb_sink.sv",
     NETWORK_TB_DIR / "tb_net_ctl.sv",
-    NETWORK_TB_DIR / "tb_stream_mon.sv",
-    NETWORK_TB_DIR / "tb_fifo_mon.sv",
+    NETWORK_TB_DIR / "tb_net_mon.sv",
 )
 GATE_SOURCE = NETWORK_TB_DIR / "tb_fifo_gate.sv"
 NETWORK_TOP, NETLIST = "tb_network", "network"
@@ -251,6 +250,40 @@ endmodule
 """
 
 
+def monitored_fifos(net: NetworkPlan) -> list[tuple[str, str, str]]:
+    """The FIFOs tb_net_mon watches, in its bit order: (name in the result file's reader, wire
+    bundle at the input, wire bundle at the output) -- the graph's FIFO nodes, then the what-if
+    FIFOs."""
+    out = [
+        (f"f{f.plan.index}", net.sink_tag(net.stream_of(f.plan.inputs[0].tensor)),
+         net.stream_of(f.plan.outputs[0].tensor).tag)
+        for f in net.fifos
+    ]  # fmt: skip
+    return out + [(f"x{i}", net.streams[i].tag, f"{net.streams[i].tag}x") for i in net.extra]
+
+
+def _monitor_sv(net: NetworkPlan) -> list[str]:
+    """One tb_net_mon over every stream (bit = stream index) and every monitored FIFO; it also
+    drives `activity` for tb_net_ctl's deadlock watch."""
+
+    def bits(items: list[str]) -> str:
+        return "{" + ", ".join(reversed(items)) + "}" if items else "1'b0"
+
+    def hs(tag: str) -> str:
+        return f"u_net.{tag}_tvalid & u_net.{tag}_tready"
+
+    fifos = monitored_fifos(net)
+    ns, nf = len(net.streams), max(1, len(fifos))
+    return [
+        f"  tb_net_mon #(.NS({ns}), .NF({nf})) mon (.clk, .rst_n, .cycle, .report,",
+        f"      .tvalid({bits([f'u_net.{s.tag}_tvalid' for s in net.streams])}),",
+        f"      .tready({bits([f'u_net.{s.tag}_tready' for s in net.streams])}),",
+        f"      .fifo_in({bits([f'({hs(a)})' for _, a, _ in fifos])}),",
+        f"      .fifo_out({bits([f'({hs(b)})' for _, _, b in fifos])}),",
+        "      .activity);",
+    ]
+
+
 def testbench_sv(net: NetworkPlan) -> str:
     """tb_network: ctl, a tb_source per graph input, the netlist, a tb_sink per graph output,
     and the monitors (reading the netlist's wires hierarchically, so the netlist stays clean)."""
@@ -277,26 +310,7 @@ def testbench_sv(net: NetworkPlan) -> str:
             f".tready(out{k}_tready));"
         )
 
-    def hs(tag: str) -> str:
-        return f"u_net.{tag}_tvalid & u_net.{tag}_tready"
-
-    for s in net.streams:
-        lines.append(
-            f"  tb_stream_mon #(.ID({s.index}), .BPF({s.beats})) mon_{s.tag} (.clk, .rst_n, .cycle, .report, "
-            f".tvalid(u_net.{s.tag}_tvalid), .tready(u_net.{s.tag}_tready));"
-        )
-    monitored = [(f"f{f.plan.index}", f.plan.inputs[0].tensor, f.plan.outputs[0].tensor) for f in net.fifos]
-    for name, a, b in monitored:
-        lines.append(
-            f'  tb_fifo_mon #(.NAME("{name}")) mon_{name} (.clk, .rst_n, .report, '
-            f".in_beat({hs(net.sink_tag(net.stream_of(a)))}), .out_beat({hs(net.stream_of(b).tag)}));"
-        )
-    for i in net.extra:
-        t = net.streams[i].tag
-        lines.append(
-            f'  tb_fifo_mon #(.NAME("x{i}")) mon_x{i} (.clk, .rst_n, .report, .in_beat({hs(t)}), '
-            f".out_beat({hs(t + 'x')}));"
-        )
+    lines += _monitor_sv(net)
     if net.outputs:  # progress lines, read by sim.network while the simulation runs
         bpf = net.outputs[0].beats
         lines.append(
@@ -317,8 +331,6 @@ def testbench_sv(net: NetworkPlan) -> str:
     end
   end"""
         )
-    moving = [hs(s.tag) for s in net.streams] + [hs(net.streams[i].tag + "x") for i in net.extra]
-    activity = " |\n      ".join(f"({h})" for h in moving)
     srcs = " & ".join(f"in{k}_done" for k in range(len(net.inputs))) or "1'b1"
     snks = " & ".join(f"out{k}_done" for k in range(len(net.outputs))) or "1'b1"
     body = "\n".join(lines)
@@ -342,8 +354,6 @@ module {NETWORK_TOP} (
       $finish;
     end
   end
-  assign activity =
-      {activity};
   tb_net_ctl ctl (.clk, .cycle, .srcs_done({srcs}), .snks_done({snks}), .activity, .rst_n, .pass,
                   .report, .done);
 

