@@ -40,7 +40,7 @@ from hls.finn_env import boot, quiet_finn
 from hls.folding import FoldingError, FoldingResult, apply_folding, balance, bottleneck, mac_units
 from hls.lower import Lowered, LoweringError, lower_qonnx
 from hls.report import LayerEstimate, estimate, estimates_json, folding_json, plot_cycles, report_md
-from hls.schedule import StreamDepth, throughput_depths
+from hls.schedule import Schedule, StreamDepth, throughput_depths
 from hls.split import split_mvaus, split_records
 from hls.verify import Verification, verify_generic
 from hwcsp.buildcfg import BuildConfig, Variant, VariantError
@@ -92,6 +92,7 @@ class FlowContext:
     fifos: list[FifoDecision] = field(default_factory=list)  # FIFOs: liveness bounds
     sized: dict = field(default_factory=dict)  # FIFOs: depths sized by simulation
     throughput: list[StreamDepth] = field(default_factory=list)  # FIFOs: for full throughput
+    schedule: Schedule | None = None  # FIFOs: the schedule behind them (latency estimate)
     fifo_terms: dict = field(default_factory=dict)  # FIFOs: (depth, the term that set it) per input
     generic: ModelWrapper | None = None  # FIFOs: the generic twin of the folded graph
     io_spec: dict = field(default_factory=dict)  # FIFOs: the software side
@@ -153,7 +154,9 @@ def step_fold(model: ModelWrapper, ctx: FlowContext) -> ModelWrapper:
             ctx.fold = balance(model.graph, mac_budget=ctx.budget, split=req.split)
     except FoldingError as e:
         raise FlowInputError(f"impossible folding request: {e}") from e
-    ctx.baseline = setfolding_sweep(model, ctx.budget) if req.baseline else None
+    if req.baseline:
+        with steps.names_kept():  # the graph is the same with or without the report's sweep
+            ctx.baseline = setfolding_sweep(model, ctx.budget)
     return apply_folding(model, ctx.fold.attrs)
 
 
@@ -171,7 +174,8 @@ def step_insert_dwc_fifos(model: ModelWrapper, ctx: FlowContext) -> ModelWrapper
     ctx.fifos = reconvergent_fifos(model.graph, shapes, bpp)
     try:
         if not ctx.req.liveness_fifos:
-            ctx.throughput = throughput_depths(model.graph, shapes, bpp)
+            ctx.schedule = throughput_depths(model.graph, shapes, bpp)
+            ctx.throughput = ctx.schedule.depths
         if ctx.req.fifo_depths is not None:
             ctx.sized = sized_fifo_depths(ctx.req.fifo_depths, model.graph)
     except ValueError as e:
@@ -221,9 +225,23 @@ def step_report(model: ModelWrapper, ctx: FlowContext) -> ModelWrapper:
             for (node, index), (depth, term) in sorted(ctx.fifo_terms.items())
         ],
         "fifo_consumers": fifo_consumers(model.graph),
+        "schedule": _schedule_facts(ctx.schedule),
         "baseline": ctx.baseline.to_json(fold.total_macs, ctx.budget) if ctx.baseline else None,
     }
     return model
+
+
+def _schedule_facts(sch: Schedule | None) -> dict | None:
+    """The throughput schedule's estimates: first-frame latency (cycles and bottleneck intervals:
+    `hwcsp verify` runs 2L + 4 frames from it) and the frames it scheduled."""
+    if sch is None:
+        return None
+    return {
+        "latency_cycles": round(sch.latency),
+        "latency_intervals": sch.latency_intervals,
+        "period": round(sch.period),
+        "frames": sch.frames,
+    }
 
 
 def fifo_consumers(graph) -> dict[str, list]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -11,6 +12,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
 from golden.cycles import exp_cycles
+from golden.fsutil import atomic_write
 from golden.memlayout import mvau_weight_layout, threshold_layout
 from golden.node import NodeView
 from hls.constants import FPGA_PART
@@ -112,7 +114,10 @@ def _fmt_shape(s: list[int]) -> str:
     return "x".join(str(x) for x in s[1:])
 
 
-def report_md(rows: list[LayerEstimate], summary: dict, folding: dict, verification: dict) -> str:
+def report_md(
+    rows: list[LayerEstimate], summary: dict, folding: dict, verification: dict, measured: dict | None = None
+) -> str:
+    """report.md; `measured`: the `hwcsp verify` report (rtl_network.json) of this very graph."""
     s = summary
     lines = [
         f"# {s['model']} — folded dataflow graph",
@@ -122,7 +127,9 @@ def report_md(rows: list[LayerEstimate], summary: dict, folding: dict, verificat
         "## Summary",
         "",
         f"- bottleneck: **{s['bottleneck_cycles']} cycles/frame** ({s['bottleneck_node']}); "
-        f"at {s['clk_ns']} ns: **{s['fps']:.1f} frames/s**",
+        f"at {s['clk_ns']} ns: **{s['fps']:.1f} frames/s** (estimate: the cycle model of every layer)",
+        _measured_line(measured),
+        *_latency_line(folding),
         f"- MAC units (Σ PE·SIMD over MVAUs): {s['mac_units']} of a budget of {s['mac_budget']}; "
         f"{s['total_macs'] / 1e6:.1f} M MACs/frame",
         f"- efficiency (MACs / units / bottleneck cycles): **{s['efficiency']:.3f}**; "
@@ -188,6 +195,53 @@ def report_md(rows: list[LayerEstimate], summary: dict, folding: dict, verificat
     lines += ["", "Cycles per layer: `cycles_per_layer.png`. Wall-clock time per step: `timings.json`.", ""]
     lines += _fifo_table(rows, folding)
     return "\n".join(lines)
+
+
+def _measured_line(m: dict | None) -> str:
+    if m is None:
+        return "- measured in the stitched RTL: not yet (`hwcsp verify` / `make verify` runs it)"
+    head = f"- measured in the stitched RTL (`hwcsp verify`, `rtl_network.md`, {m['frames']} frames): "
+    x = m["measured"]
+    if x.get("interval") is None:
+        return head + f"**{m['verdict']}**" + (f" — {m['reason']}" if m.get("reason") else "")
+    fps = f", {x['fps']:.1f} frames/s" if x.get("fps") else ""
+    return (
+        head + f"**{x['interval']} cycles/frame = {x['ratio']} × the estimate{fps}**, "
+        f"verdict **{m['verdict']}**, bit-exact: {m['bit_exact']}"
+    )
+
+
+def _latency_line(folding: dict) -> list[str]:
+    sch = folding.get("schedule")
+    if not sch:
+        return []
+    return [
+        f"- first-frame latency: {sch['latency_cycles']} cycles = {sch['latency_intervals']} bottleneck "
+        "intervals (estimate: the schedule of `hls/schedule.py`)"
+    ]
+
+
+def measured_report(hw_dir: Path) -> dict | None:
+    """`hw_dir`/report/rtl_network.json when it was measured on this model.hw.onnx, else None."""
+    path = Path(hw_dir) / "report" / "rtl_network.json"
+    if not path.is_file():
+        return None
+    rep = json.loads(path.read_text())
+    digest = hashlib.sha256((Path(hw_dir) / "model.hw.onnx").read_bytes()).hexdigest()
+    return rep if rep.get("graph_sha256") == digest else None
+
+
+def refresh_report(hw_dir: Path) -> bool:
+    """report.md of the variant `hw_dir` written again from its estimates.json, with the stitched
+    RTL's measured interval beside the estimate when a verify of this graph exists. Returns
+    whether it shows one."""
+    hw_dir = Path(hw_dir)
+    doc = json.loads((hw_dir / "report" / "estimates.json").read_text())
+    rows = [LayerEstimate(**r) for r in doc["layers"]]
+    measured = measured_report(hw_dir)
+    md = report_md(rows, doc["summary"], doc["folding"], doc["verification"], measured)
+    atomic_write(hw_dir / "report" / "report.md", md)
+    return measured is not None
 
 
 def _fifo_sizing(folding: dict) -> str:

@@ -75,17 +75,32 @@ def _window_buffer(attrs: dict, w_in: int, w_out: int) -> int:
     return (kh - 1) * w_in + kw + max(sw, sh * w_in - (w_out - 1) * sw)
 
 
+@dataclass
+class Schedule:
+    depths: list[StreamDepth]  # the streams that need more than SKID_BEATS
+    latency: float  # cycles from frame 0's input to its last output pixel (an estimate of the RTL's)
+    period: float  # the bottleneck's cycles per frame
+    frames: int  # frames scheduled
+
+    @property
+    def latency_intervals(self) -> int:
+        """L of the steady-state rule (at least 2L + 4 frames back to back): latency in periods."""
+        return int(np.ceil(self.latency / self.period))
+
+
 def throughput_depths(
     graph: onnx.GraphProto, shapes: dict[str, tuple[int, ...]], beats_per_pixel, frames: int | None = None
-) -> list[StreamDepth]:
+) -> Schedule:
     """Depth (beats) for every stream that needs more than ``SKID_BEATS`` to keep the bottleneck's
-    pace, keyed by the consumer's input. ``beats_per_pixel(node, input_index)`` as in ``hls.fifo``.
-    ``graph`` may already hold StreamingFIFOs: they count as part of the stream they sit on."""
+    pace, keyed by the consumer's input, and the schedule's first-frame latency.
+    ``beats_per_pixel(node, input_index)`` as in ``hls.fifo``. ``graph`` may already hold
+    StreamingFIFOs: they count as part of the stream they sit on."""
     if frames is None:
         times, _, period = _schedule(graph, shapes, 1)
         latency = max(float(times[o.name][-1]) for o in graph.output)
         frames = max(MIN_FRAMES, int(np.ceil(latency / period)) + STEADY_FRAMES)
-    times, taken, _ = _schedule(graph, shapes, frames)
+    times, taken, period = _schedule(graph, shapes, frames)
+    latency = max(float(times[o.name][_pixels(shapes[o.name]) - 1]) for o in graph.output)
     source = _fifo_sources(graph)
     out_depths = []
     for n, index, t_in, take in taken:
@@ -101,7 +116,7 @@ def throughput_depths(
             peak = int(np.ceil(peak * JOIN_SLACK))
         depth = (peak + MARGIN_PIXELS) * bpp
         out_depths.append(StreamDepth(n.name, index, source.get(t_in, t_in), peak, bpp, depth))
-    return out_depths
+    return Schedule(out_depths, latency, period, frames)
 
 
 def _fifo_sources(graph: onnx.GraphProto) -> dict[str, str]:

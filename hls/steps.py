@@ -7,6 +7,8 @@ minimisation, specialisation, width converters and FIFOs, and HLS/RTL code gener
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +45,17 @@ PREFERRED_STYLE = {
 def seed_names() -> None:
     """qonnx/FINN name new tensors with python's global ``random``: seed it for determinism."""
     random.seed(0)
+
+
+@contextmanager
+def names_kept() -> Iterator[None]:
+    """A side computation (FINN's SetFolding sweep for the report) that leaves the name generator
+    where it was: the graph's tensor names do not depend on whether it ran."""
+    state = random.getstate()
+    try:
+        yield
+    finally:
+        random.setstate(state)
 
 
 def tidy(model: ModelWrapper) -> ModelWrapper:
