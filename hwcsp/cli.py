@@ -186,9 +186,12 @@ def cmd_sim(args) -> int:
 
 def cmd_verify(args) -> int:
     v = variant_dir(args)
+    from hls.report import refresh_report
     from sim.verify import REPORT_MD, diagnosis_lines, verify
 
     rep = verify(v, args.vectors, frames=args.frames, stall=args.stall)
+    if (v / "report" / "estimates.json").is_file():
+        refresh_report(v)  # report.md: the measured interval beside the estimate
     m, e, t = rep["measured"], rep["estimate"], rep["timings"]
     print(f"verify: {rep['verdict']}" + (f" — {rep['reason']}" if rep.get("reason") else ""))
     if m["interval"]:
@@ -273,7 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_args(s)
     add_variant_args(s)
     s.add_argument(
-        "--frames", type=int, help="frames of the first run (default 3; more follow as the latency needs)"
+        "--frames",
+        type=int,
+        help="frames of the first run (default 2L + 4 for the latency L that the hls schedule "
+        "estimates; more follow when the measured latency needs them)",
     )
     s.add_argument(
         "--stall", action="store_true", help="also a run under random stalls at the network's edges"

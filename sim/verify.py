@@ -7,9 +7,10 @@ netlist and decides whether the hardware does what the hls stage promises:
   `edges_only=True`, default `hw_dir/vectors-edges`, written when missing or written for another
   graph; given ones of another graph are refused): the stitched network needs nothing else.
 * **frames** -- the steady state needs at least 2L + 4 frames back to back, L the first frame's
-  latency in bottleneck intervals. A first run of `frames` frames (default 3) measures L; when it
-  was shorter than 2L + 4 frames a second run of 2L + 4 frames (at most MAX_FRAMES) follows, on the
-  same cached build. The judged run is the last one.
+  latency in bottleneck intervals. The first run has 2L + 4 frames for the L that the hls schedule
+  estimates (`first_frames`; `frames` overrides it, default 3 without an estimate) and measures L;
+  when it was shorter than 2L + 4 frames of the measured L, a second run of 2L + 4 frames (at most
+  MAX_FRAMES) follows on the same cached build. The judged run is the last one.
 * **verdict** -- "deadlock", "timeout", "mismatch" (any mismatching, missing or extra output beat,
   input beats left over, or an AXI protocol error at an output), "error" (the simulator failed),
   "slow" (bit-exact, but the largest frame interval of the last third of the frames -- the last
@@ -69,11 +70,23 @@ def edge_vectors(hw_dir: Path, vectors_dir: Path | None = None, progress: Progre
     return write_vectors(hw_dir, out, n=VECTOR_FRAMES, seed=0, edges_only=True)
 
 
-def _clk_ns(hw_dir: Path) -> float | None:
+def _estimates(hw_dir: Path) -> dict[str, Any]:
     path = hw_dir / "report" / "estimates.json"
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text()).get("summary", {}).get("clk_ns")
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _clk_ns(hw_dir: Path) -> float | None:
+    return _estimates(hw_dir).get("summary", {}).get("clk_ns")
+
+
+def first_frames(hw_dir: Path) -> int:
+    """Frames of the first run: 2L + 4 with L the hls schedule's latency estimate (report/
+    estimates.json, folding.schedule) when there is one -- then the measured L usually confirms it
+    and no second run is needed -- else DEFAULT_FRAMES, whose run measures L."""
+    sch = (_estimates(hw_dir).get("folding") or {}).get("schedule") or {}
+    if "latency_intervals" not in sch:
+        return DEFAULT_FRAMES
+    return min(MAX_FRAMES, max(DEFAULT_FRAMES, 2 * int(sch["latency_intervals"]) + 4))
 
 
 def tail_count(frames: int) -> int:
@@ -124,7 +137,7 @@ def verify(
     stitched."""
     hw_dir = Path(hw_dir)
     t0 = time.monotonic()
-    first = max(DEFAULT_FRAMES, frames or DEFAULT_FRAMES)
+    first = max(DEFAULT_FRAMES, frames or first_frames(hw_dir))
     if first > MAX_FRAMES:
         raise GoldenError(f"at most {MAX_FRAMES} frames back to back, got {first}")
     vec = edge_vectors(hw_dir, vectors_dir, progress)
@@ -148,6 +161,7 @@ def verify(
                 "cycles": rep.get("cycles"),
                 "build_seconds": rep["build"]["seconds"],
                 "build_cached": rep["build"]["cached"],
+                "build_opt": rep["build"].get("opt"),
                 "run_seconds": rep["run_seconds"],
             }
         )

@@ -1,13 +1,14 @@
 """`hwcsp verify` (sim.verify): the stitched RTL network in its steady state, on the test configuration.
 
 The command runs end to end through the CLI on a copy of the shared test build (the fixture directory
-is never written): edge-only golden vectors, a first run that measures the latency L, a run of at least
-2L + 4 frames, and rtl_network.json / .md. The tests check the report against the simulation's own
-numbers and apply the verdict rule to them; with the default, throughput-sized FIFO depths of
-hls/schedule.py (no sizing simulation) the verdict must be pass: the hardware runs at the rate the
-report states (the liveness-only depths gave 3.66x). Also: edge vectors hold only the edge tensors,
-byte-identical to full vectors; vectors of another graph exit 2 with one line; two runs give
-byte-identical reports.
+is never written): edge-only golden vectors, a run of 2L + 4 frames for the latency L that the hls
+schedule estimates (it measures L; another run would follow if that were longer), rtl_network.json /
+.md, and the hls report.md with the measured interval beside the estimate. The tests check the report
+against the simulation's own numbers and apply the verdict rule to them; with the default,
+throughput-sized FIFO depths of hls/schedule.py (no sizing simulation) the verdict must be pass: the
+hardware runs at the rate the report states (the liveness-only depths gave 3.66x). Also: edge vectors
+hold only the edge tensors, byte-identical to full vectors; vectors of another graph exit 2 with one
+line; two runs give byte-identical reports.
 """
 
 from __future__ import annotations
@@ -87,6 +88,39 @@ def test_report_is_the_simulation_judged(verified: dict) -> None:
     assert f"**Verdict: {rep['verdict']}**" in md and str(worst) in md
     timings = json.loads((v / "report" / TIMINGS_JSON).read_text())
     assert timings["simulated_cycles_per_second"] > 0 and timings["runs"][-1]["frames"] == rep["frames"]
+
+
+def test_one_run_when_the_schedule_latency_suffices(verified: dict) -> None:
+    """The first run has 2L + 4 frames for the L of the hls schedule; where the measured L is no
+    larger (the test configuration: 7 measured, 8 estimated), it is the only run."""
+    v = verified["variant"]
+    rep = json.loads((v / "report" / REPORT_JSON).read_text())
+    est = json.loads((v / "report" / "estimates.json").read_text())["folding"]["schedule"]
+    assert est["latency_intervals"] >= rep["latency_intervals"] >= 1
+    runs = json.loads((v / "report" / TIMINGS_JSON).read_text())["runs"]
+    assert [r["frames"] for r in runs] == [2 * est["latency_intervals"] + 4] == [rep["frames"]]
+
+
+def test_hls_report_shows_the_measured_interval_of_its_graph(verified: dict) -> None:
+    """report.md of the variant: the measured interval beside the estimate after a verify of the same
+    model.hw.onnx; after a verify of another graph, none (never an estimate passed off as measured)."""
+    from hls.report import refresh_report
+
+    v = verified["variant"]
+    rep = json.loads((v / "report" / REPORT_JSON).read_text())
+    md = (v / "report" / "report.md").read_text()
+    m = rep["measured"]
+    assert f"**{m['interval']} cycles/frame = {m['ratio']} × the estimate" in md
+    assert f"verdict **{rep['verdict']}**" in md and "(estimate: the cycle model" in md
+    stale = json.loads((v / "report" / REPORT_JSON).read_text()) | {"graph_sha256": "0" * 64}
+    (v / "report" / REPORT_JSON).write_text(json.dumps(stale))
+    try:
+        assert refresh_report(v) is False
+        md = (v / "report" / "report.md").read_text()
+        assert "measured in the stitched RTL: not yet" in md and "× the estimate" not in md
+    finally:
+        (v / "report" / REPORT_JSON).write_bytes(verified["bytes"]["json"])
+        assert refresh_report(v) is True
 
 
 def test_edge_vectors_hold_only_the_edges_byte_identical(verified: dict, tmp_path: Path) -> None:
