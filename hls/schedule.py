@@ -4,8 +4,9 @@ Every node is a server that emits its output pixels one after the other, each a 
 ``tau = exp_cycles / output pixels`` after the previous one, and not before the input pixels it
 needs (``hls.fifo``'s exact index maps) have arrived plus its latency (one pixel time: a node
 completes a pixel before it emits it, plus ``EXTRA_LATENCY`` cycles of registers). Frames enter at
-the bottleneck pace, one every ``T = max exp_cycles`` cycles, and no stream ever blocks (unbounded
-buffers). That is a max-plus recurrence per node, solved for all pixels of all frames at once:
+the bottleneck pace, one every ``T = max exp_cycles`` cycles, their pixels spread evenly over it, and
+no stream ever blocks (unbounded buffers). That is a max-plus recurrence per node, solved for all
+pixels of all frames at once:
 
     out(p) = max(ready(p) + lambda, out(p-1) + tau) = p*tau + cummax(ready(p) + lambda - p*tau)
 
@@ -17,6 +18,15 @@ its window buffer has room. The peak of (arrived - taken) over the schedule, plu
 stream's beats, is the throughput depth of that stream. It covers both causes of lost throughput:
 the skew in time between the branches of reconvergent paths (the PRN residual's long branch) and
 bursts of a producer against the pace of its consumer. Measured in stitched RTL: sim/README.md.
+
+Why the input is spread over the period: any schedule at period T whose buffers stay within the FIFO
+depths shows that T is reachable, and self-timed execution with back-pressure -- what the RTL does --
+reaches the best period the depths allow (timed dataflow graphs). So the schedule may be the one
+that needs the least buffering. With the whole frame offered at once, every node ahead of a slower
+one runs ahead and the schedule buffers the difference -- at 320, 86 % of the FIFO bits sat on the
+first three streams, where back-pressure costs nothing. The first frame's latency (the estimate
+`hwcsp verify` sizes its run by) is taken from a schedule with the frame offered at once, as the
+testbench offers it.
 
 Every fork and join type is modelled explicitly; anything else with several inputs or outputs is
 refused naming the node, so a new fork or join type must be added here (and to ``hls.fifo``).
@@ -96,11 +106,13 @@ def throughput_depths(
     ``beats_per_pixel(node, input_index)`` as in ``hls.fifo``. ``graph`` may already hold
     StreamingFIFOs: they count as part of the stream they sit on."""
     if frames is None:
-        times, _, period = _schedule(graph, shapes, 1)
+        times, _, period = _schedule(graph, shapes, 1, paced=True)
         latency = max(float(times[o.name][-1]) for o in graph.output)
         frames = max(MIN_FRAMES, int(np.ceil(latency / period)) + STEADY_FRAMES)
-    times, taken, period = _schedule(graph, shapes, frames)
-    latency = max(float(times[o.name][_pixels(shapes[o.name]) - 1]) for o in graph.output)
+    times, taken, period = _schedule(graph, shapes, frames, paced=True)
+    # The first frame's latency as the RTL sees it: the whole frame offered at once.
+    first, _, _ = _schedule(graph, shapes, 1, paced=False)
+    latency = max(float(first[o.name][-1]) for o in graph.output)
     source = _fifo_sources(graph)
     out_depths = []
     for n, index, t_in, take in taken:
@@ -128,9 +140,10 @@ def _fifo_sources(graph: onnx.GraphProto) -> dict[str, str]:
     return source
 
 
-def _schedule(graph: onnx.GraphProto, shapes: dict[str, tuple[int, ...]], frames: int):
+def _schedule(graph: onnx.GraphProto, shapes: dict[str, tuple[int, ...]], frames: int, paced: bool):
     """(emission time of every pixel of every tensor, when each consumer input takes each pixel,
-    the bottleneck period) for ``frames`` frames entering one per period."""
+    the bottleneck period) for ``frames`` frames entering one per period: their pixels spread
+    evenly over it (``paced``) or all at its start."""
     maps = PixelMaps(graph, shapes)
     nodes = list(graph.node)
     views = {n.name: NodeView.from_onnx(n, graph) for n in nodes if not _is_fifo(n)}
@@ -138,7 +151,9 @@ def _schedule(graph: onnx.GraphProto, shapes: dict[str, tuple[int, ...]], frames
     period = float(max(cycles.values()))
     times: dict[str, np.ndarray] = {}
     for x in graph.input:
-        times[x.name] = np.repeat(np.arange(frames) * period, _pixels(shapes[x.name]))
+        n_px = _pixels(shapes[x.name])
+        offset = np.arange(n_px) * (period / n_px) if paced else np.zeros(n_px)
+        times[x.name] = (np.arange(frames)[:, None] * period + offset[None, :]).ravel()
     taken: list[tuple[onnx.NodeProto, int, str, np.ndarray]] = []
     for n in nodes:
         if _is_fifo(n):

@@ -157,8 +157,15 @@ def insert_fifos(model: ModelWrapper, depths: dict[tuple[str, int], int]) -> Mod
         d = d + [2] * (len(names[node].input) - len(d))
         d[idx] = max(int(depth), d[idx])
         inst.set_nodeattr("inFIFODepths", d)
-    model = model.transform(InsertFIFO(create_shallow_fifos=False))
-    return specialize(model)
+    by_output = {n.output[0]: n.name for n in model.graph.node}
+    model = specialize(model.transform(InsertFIFO(create_shallow_fifos=False)))
+    # specialize renames every node in graph order, and InsertFIFO reorders the graph: keep the
+    # other nodes' names, so that a (consumer, input) named before the FIFOs names the same input
+    # after them (the depths of sim.fifo_sizing, the report's FIFO table)
+    for n in model.graph.node:
+        if not n.op_type.startswith("StreamingFIFO"):
+            n.name = by_output[n.output[0]]
+    return model
 
 
 class Despecialize(Transformation):
