@@ -189,13 +189,6 @@ def merged_fifos(
     return merged
 
 
-def merge_depths(
-    liveness: list[FifoDecision], sized: dict[tuple[str, int], int], throughput=()
-) -> dict[tuple[str, int], int]:
-    """Depth (beats) per (consumer node, input index), as ``merged_fifos``."""
-    return {key: d for key, (d, _) in merged_fifos(liveness, sized, throughput).items()}
-
-
 def sized_fifo_depths(path, graph: onnx.GraphProto) -> dict[tuple[str, int], int]:
     """(consumer node, input index) -> depth from a ``sim.fifo_sizing`` result (fifo_depths.json).
 

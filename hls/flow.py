@@ -40,7 +40,7 @@ from hls.finn_env import boot, quiet_finn
 from hls.folding import FoldingError, FoldingResult, apply_folding, balance, bottleneck, mac_units
 from hls.lower import Lowered, LoweringError, lower_qonnx
 from hls.report import LayerEstimate, estimate, estimates_json, folding_json, plot_cycles, report_md
-from hls.schedule import Schedule, StreamDepth, throughput_depths
+from hls.schedule import Schedule, throughput_depths
 from hls.split import split_mvaus, split_records
 from hls.verify import Verification, verify_generic
 from hwcsp.buildcfg import BuildConfig, Variant, VariantError
@@ -64,6 +64,13 @@ class HlsRequest:
     codegen: bool = True
     prior_timings: dict | None = None  # steps run before the flow (the export), for timings.json
     liveness_fifos: bool = False  # FIFOs for deadlock freedom only (hls.fifo), not throughput (hls.schedule)
+
+    @classmethod
+    def of(cls, build_dir: Path, variant: Variant, **kw: Any) -> HlsRequest:
+        """The request that builds `variant` of the configuration exported to `build_dir`."""
+        v = variant
+        kw |= {"liveness_fifos": v.liveness_fifos}
+        return cls(build_dir, v.macs, v.target_fps, v.split, v.fifo_depths, **kw)
 
     @property
     def variant(self) -> str:
@@ -91,8 +98,7 @@ class FlowContext:
     splits: list[dict] = field(default_factory=list)  # split: the report's records
     fifos: list[FifoDecision] = field(default_factory=list)  # FIFOs: liveness bounds
     sized: dict = field(default_factory=dict)  # FIFOs: depths sized by simulation
-    throughput: list[StreamDepth] = field(default_factory=list)  # FIFOs: for full throughput
-    schedule: Schedule | None = None  # FIFOs: the schedule behind them (latency estimate)
+    schedule: Schedule | None = None  # FIFOs: the throughput schedule (its depths, latency estimate)
     fifo_terms: dict = field(default_factory=dict)  # FIFOs: (depth, the term that set it) per input
     generic: ModelWrapper | None = None  # FIFOs: the generic twin of the folded graph
     io_spec: dict = field(default_factory=dict)  # FIFOs: the software side
@@ -175,12 +181,12 @@ def step_insert_dwc_fifos(model: ModelWrapper, ctx: FlowContext) -> ModelWrapper
     try:
         if not ctx.req.liveness_fifos:
             ctx.schedule = throughput_depths(model.graph, shapes, bpp)
-            ctx.throughput = ctx.schedule.depths
         if ctx.req.fifo_depths is not None:
             ctx.sized = sized_fifo_depths(ctx.req.fifo_depths, model.graph)
     except ValueError as e:
         raise FlowInputError(str(e)) from e
-    ctx.fifo_terms = merged_fifos(ctx.fifos, ctx.sized, ctx.throughput)
+    throughput = ctx.schedule.depths if ctx.schedule else []
+    ctx.fifo_terms = merged_fifos(ctx.fifos, ctx.sized, throughput)
     model = steps.insert_fifos(model, {key: depth for key, (depth, _) in ctx.fifo_terms.items()})
     ctx.generic = model.transform(steps.Despecialize())
     ctx.io_spec, ctx.tensor_map, ctx.act_scales = software_side(ctx.cfg, ctx.spec, ctx.low, model)
@@ -219,7 +225,7 @@ def step_report(model: ModelWrapper, ctx: FlowContext) -> ModelWrapper:
         "fifo_depths_from": str(req.fifo_depths) if req.fifo_depths is not None else None,
         "fifo_depths_sized": len(ctx.sized),
         "fifo_sizing": "liveness" if req.liveness_fifos else "throughput",
-        "fifo_depths_throughput": len(ctx.throughput),
+        "fifo_depths_throughput": len(ctx.schedule.depths) if ctx.schedule else 0,
         "fifo_terms": [
             {"node": node, "input": index, "depth": depth, "term": term}
             for (node, index), (depth, term) in sorted(ctx.fifo_terms.items())

@@ -118,13 +118,9 @@ def cmd_hls(args) -> int:
     from hls.flow import HlsRequest, run
 
     variant = variant_of(args)
-    req = HlsRequest(
+    req = HlsRequest.of(
         d,
-        macs=variant.macs,
-        target_fps=variant.target_fps,
-        split=variant.split,
-        fifo_depths=variant.fifo_depths,
-        liveness_fifos=variant.liveness_fifos,
+        variant,
         clk_ns=args.clk_ns,
         baseline=not args.no_baseline,
         prior_timings={"export (or reuse) of the QONNX model": export_s},
@@ -148,16 +144,7 @@ def variant_dir(args) -> Path:
         print(f"{args.cmd}: no {v / 'model.hw.onnx'} yet; running the hls stage first")
         export_cfg = BuildConfig(**{**asdict(cfg), "seed": 0}) if not cfg.ckpt_sha256 else cfg
         exported = ensure_export(export_cfg, args.ckpt, args.build_root)
-        run(
-            HlsRequest(
-                exported,
-                variant.macs,
-                variant.target_fps,
-                variant.split,
-                variant.fifo_depths,
-                liveness_fifos=variant.liveness_fifos,
-            )
-        )
+        run(HlsRequest.of(exported, variant))
     return v
 
 

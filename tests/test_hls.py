@@ -444,8 +444,9 @@ def test_flow_steps_are_named_and_run_in_order():
 
 
 def test_sized_fifo_depths_never_go_below_the_liveness_bound():
-    from hls.fifo import FifoDecision, merge_depths
+    from hls.fifo import FifoDecision, merged_fifos
 
     live = [FifoDecision("cat", 1, "dup", 3, 10), FifoDecision("add", 0, "dup", 1, 6)]
-    got = merge_depths(live, {("cat", 1): 4, ("add", 0): 32, ("cat2", 0): 8})
+    merged = merged_fifos(live, {("cat", 1): 4, ("add", 0): 32, ("cat2", 0): 8})
+    got = {key: depth for key, (depth, _) in merged.items()}
     assert got == {("cat", 1): 10, ("add", 0): 32, ("cat2", 0): 8}
