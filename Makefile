@@ -18,7 +18,7 @@ VARIANT = $(call opt,MACS,--macs) $(call opt,TARGET_FPS,--target-fps) $(if $(NOS
           $(call opt,FIFO_DEPTHS,--fifo-depths) $(if $(LIVENESS_FIFOS),--liveness-fifos)
 HWCSP = $(PY) -m hwcsp.cli
 
-.PHONY: setup models info export train eval detect hls golden sim verify lint test test-all bench area clean need-model
+.PHONY: setup models info export train eval detect hls golden sim verify rtl lint test test-all bench area clean need-model
 
 setup: $(STAMP)
 $(STAMP): requirements/lock.txt pyproject.toml tools/setup.sh
@@ -59,6 +59,10 @@ sim: setup need-model
 verify: setup need-model
 	$(HWCSP) verify $(MODEL) $(CFG) $(VARIANT) $(call opt,FRAMES,--frames) $(if $(STALL),--stall)
 
+# The hand-off package: <variant>/rtl (or rtl-ram with WEIGHTS=ram), sim/handoff/ and sim/README.md.
+rtl: setup need-model
+	$(HWCSP) rtl $(MODEL) $(CFG) $(VARIANT) $(call opt,WEIGHTS,--weights) $(call opt,PREFIX,--prefix) $(if $(RUN_TB),--run-tb)
+
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
@@ -74,8 +78,9 @@ test-all: setup
 bench: setup
 	$(PY) -m benchmarks $(BENCH)
 
-area: setup
-	$(PY) -m sim.area
+# Yosys generic synthesis of the hand-off package (written first when missing): <variant>/report/area.md.
+area: setup need-model
+	$(HWCSP) area $(MODEL) $(CFG) $(VARIANT) $(call opt,JOBS,--jobs)
 
 clean:
 	rm -rf build .pytest_cache sim_build

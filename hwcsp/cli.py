@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -194,6 +195,53 @@ def cmd_verify(args) -> int:
     return 0 if rep["verdict"] == "pass" else 1
 
 
+def cmd_rtl(args) -> int:
+    v = variant_dir(args)
+    from sim.handoff.package import write_package
+
+    out = write_package(v, weights=args.weights, prefix=args.prefix)
+    print(f"rtl: wrote {out} (README.md: interface, memory inventory; tb/run.sh: the standalone testbench)")
+    if args.run_tb:
+        print(f"rtl: running {out / 'tb' / 'run.sh'} ...", flush=True)
+        rc = subprocess.run([str(out / "tb" / "run.sh")]).returncode
+        print(f"rtl: testbench {'passed' if rc == 0 else f'FAILED (exit {rc})'}")
+        return 0 if rc == 0 else 1
+    return 0
+
+
+def cmd_area(args) -> int:
+    import time
+
+    v = variant_dir(args)
+    from golden.fsutil import atomic_write
+    from sim.area import area_md, network_area
+    from sim.handoff.design import graph_sha
+    from sim.handoff.package import write_package
+
+    pkg = v / "rtl"
+    design = pkg / "design.json"
+    if not design.is_file() or json.loads(design.read_text()).get("graph_sha256") != graph_sha(v):
+        print(f"area: no package of this graph in {pkg} yet; writing it first (hwcsp rtl)")
+        write_package(v)
+    t0 = time.monotonic()
+    result = network_area(pkg, v / "sim" / "area", jobs=args.jobs)
+    timings = result.pop("timings", {}) | {"total_s": round(time.monotonic() - t0, 1)}
+    report = v / "report"
+    atomic_write(report / "area.json", json.dumps(result, indent=1) + "\n")
+    atomic_write(report / "area.md", area_md(result))
+    atomic_write(report / "area_timings.json", json.dumps(timings, indent=1) + "\n")
+    t, lim = result["totals"], result.get("limiting") or {}
+    print(
+        f"area: {t['cells']:,} cells, {t['flops']:,} flip-flops, "
+        f"{t['rom_bits']:,} ROM + {t['ram_bits']:,} RAM macro bits; "
+        f"deepest path {lim.get('logic_depth', '?')} gate levels in {lim.get('module', '?')}"
+    )
+    print(f"area: report {report / 'area.md'} ({timings['total_s']:.0f} s)")
+    for f in result["failed"]:
+        print(f"area: group {f['group']} ({f['module']}) failed: {f['error']}", file=sys.stderr)
+    return 0 if result["complete"] else 1
+
+
 # ----------------------------------------------------------------------------- entry point
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hwcsp", description=__doc__.splitlines()[0])
@@ -275,6 +323,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--vectors", type=Path, help="golden vectors to use (default: the variant's vectors-edges)"
     )
     s.set_defaults(func=cmd_verify)
+
+    s = sub.add_parser(
+        "rtl", help="hand-off package: synthesizable RTL, memory images, standalone testbench, README"
+    )
+    add_config_args(s)
+    add_variant_args(s)
+    s.add_argument(
+        "--weights",
+        choices=("rom", "ram"),
+        default="rom",
+        help="weights and thresholds in ROMs (default, <variant>/rtl) or in RAMs with a load port "
+        "(<variant>/rtl-ram)",
+    )
+    s.add_argument("--prefix", help="module name prefix (default <model>_<graph hash>_)")
+    s.add_argument("--run-tb", action="store_true", help="then build and run the package's testbench")
+    s.set_defaults(func=cmd_rtl)
+
+    s = sub.add_parser("area", help="Yosys generic-gate area of the hand-off package (opt-in, slow)")
+    add_config_args(s)
+    add_variant_args(s)
+    s.add_argument("--jobs", type=int, default=2, help="Yosys processes at once (default 2)")
+    s.set_defaults(func=cmd_area)
     return p
 
 

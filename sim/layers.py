@@ -62,6 +62,13 @@ class RtlLayer:
     files: Callable[[NodeView], dict[str, Writer]] = field(default=lambda node: {})  # memory images
     first_out: Callable[[NodeView], int] = field(default=lambda node: 0)  # the latency's output beat
     unsupported: Callable[[NodeView], str] = _supported  # why a node cannot run ("" when it can)
+    # Load ports of its parameter memories (LOAD = 1: RAMs): port prefix -> memory parameter;
+    # <prefix>_en, <prefix>_addr, <prefix>_data, tied off where the memories are ROMs; and their
+    # (address, data) widths at a node's parameters.
+    loads: tuple[tuple[str, str], ...] = ()
+    load_widths: Callable[[Params], dict[str, tuple[int, int]]] = field(default=lambda params: {})
+    # TDATA width of unused input port k at a node's parameters (tied to zero at that width).
+    idle_in_width: Callable[[Params, int], int] | None = None
 
     @property
     def file(self) -> Path:
@@ -106,6 +113,20 @@ def mvau_files(node: NodeView) -> dict[str, Writer]:
     if not int(attr(node, "noActivation", 0)):
         files["THRESH_FILE"] = _mem_writer(threshold_words(node), threshold_layout(node).word_bits)
     return files
+
+
+def _addr_bits(words: int) -> int:
+    return max(1, math.ceil(math.log2(words))) if words > 1 else 1
+
+
+def mvau_load_widths(p: Params) -> dict[str, tuple[int, int]]:
+    """wld / tld port widths (the RTL's defaults NUM_STEPS = 1, T_BITS = 16 without activation)."""
+    nf, sf = p["MH"] // p["PE"], p["MW"] // p["SIMD"]
+    steps, t_bits = p.get("NUM_STEPS", 1), p.get("T_BITS", 16)
+    return {
+        "wld": (_addr_bits(nf * sf), p["PE"] * p["SIMD"] * p["W_BITS"]),
+        "tld": (_addr_bits(nf), p["PE"] * steps * t_bits),
+    }
 
 
 def mvau_latency(node: NodeView) -> int:
@@ -201,6 +222,10 @@ def thresholding_params(node: NodeView) -> Params:
 
 def thresholding_files(node: NodeView) -> dict[str, Writer]:
     return {"THRESH_FILE": _mem_writer(threshold_words(node), threshold_layout(node).word_bits)}
+
+
+def thresholding_load_widths(p: Params) -> dict[str, tuple[int, int]]:
+    return {"tld": (_addr_bits(p["CHANNELS"] // p["PE"]), p["PE"] * p["NUM_STEPS"] * p["T_BITS"])}
 
 
 def pool_params(node: NodeView) -> Params:
@@ -359,6 +384,7 @@ BLOCKS: dict[str, tuple[str, ...]] = {
     "credit_fifo": (),
     "widen": (),
     "threshold_compare": (),
+    "wmem": ("rom", "ram_1r1w"),
     "swg_pointwise": ("axis_skid",),
     "swg_window": ("ram_1r1w", "credit_fifo"),
     "swg_parallel": ("ram_1r1w", "axis_skid"),
@@ -368,8 +394,9 @@ MEMORIES = ("ram_1r1w", "rom")
 
 _RECORDS = (
     RtlLayer(
-        "mvau", ("MVAU",), ("threshold_compare", "rom", "ram_1r1w", "credit_fifo"),
+        "mvau", ("MVAU",), ("threshold_compare", "wmem", "rom", "ram_1r1w", "credit_fifo"),
         mvau_params, mvau_latency, cycles.mvau_cycles, files=mvau_files, unsupported=mvau_unsupported,
+        loads=(("wld", "WEIGHT_FILE"), ("tld", "THRESH_FILE")), load_widths=mvau_load_widths,
     ),
     RtlLayer(
         "swg", ("ConvolutionInputGenerator",),
@@ -381,14 +408,16 @@ _RECORDS = (
         first_out=fmpad_first_out,
     ),
     RtlLayer(
-        "thresholding", ("Thresholding",), ("threshold_compare", "rom", "credit_fifo"),
+        "thresholding", ("Thresholding",), ("threshold_compare", "wmem", "rom", "ram_1r1w", "credit_fifo"),
         thresholding_params, lambda node: 2, cycles.output_beats_cycles, files=thresholding_files,
-        unsupported=thresholding_unsupported,
+        unsupported=thresholding_unsupported, loads=(("tld", "THRESH_FILE"),),
+        load_widths=thresholding_load_widths,
     ),
     RtlLayer("pool", ("Pool",), ("axis_skid",), pool_params, pool_latency, cycles.pool_cycles),
     RtlLayer(
         "concat", ("StreamingConcat",), ("widen", "axis_skid"), concat_params, lambda node: 1,
         cycles.output_beats_cycles, ports=(4, 1),
+        idle_in_width=lambda p, k: ((p["SIMD"] * p.get(f"I_BITS{k}", 8) + 7) // 8) * 8,  # RTL default 8
     ),
     RtlLayer(
         "split", ("StreamingSplit",), ("axis_skid",), split_params, lambda node: 1, cycles.input_beats_cycles,

@@ -24,6 +24,8 @@ EXTRA_PARAMS: dict[str, list[dict[str, object]]] = {
         {"MW": 27, "SIMD": 3, "MH": 24, "PE": 4, "NUM_STEPS": 15, "I_SIGNED": 1, "ACT_VAL": -8},
         {"NO_ACT": 1, "O_BITS": 16},
         {"MW": 16, "SIMD": 16, "MH": 8, "PE": 8},
+        {"MW": 27, "SIMD": 3, "MH": 24, "PE": 4, "NUM_STEPS": 15, "LOAD": 1},
+        {"NO_ACT": 1, "O_BITS": 16, "LOAD": 1},
     ],
     "swg": [
         {
@@ -44,7 +46,11 @@ EXTRA_PARAMS: dict[str, list[dict[str, object]]] = {
         {"PARALLEL": 1, "K_H": 2, "K_W": 2, "S_H": 2, "S_W": 2, "CHANNELS": 8, "SIMD": 4, "DEPTHWISE": 1},
     ],
     "fmpad": [{"CHANNELS": 27, "SIMD": 3, "PAD_T": 0, "PAD_L": 0, "PAD_B": 1, "PAD_R": 1}],
-    "thresholding": [{"CHANNELS": 24, "PE": 4, "NUM_STEPS": 15, "I_SIGNED": 0, "ACT_VAL": -8}],
+    "thresholding": [
+        {"CHANNELS": 24, "PE": 4, "NUM_STEPS": 15, "I_SIGNED": 0, "ACT_VAL": -8},
+        {"CHANNELS": 24, "PE": 4, "NUM_STEPS": 3, "LOAD": 1},
+    ],
+    "wmem": [{"LOAD": 1, "WIDTH": 36, "DEPTH": 5}],
     "pool": [{"CHANNELS": 24, "PE": 8, "SIGNED": 1, "BITS": 4}],
     "concat": [
         {"N_INPUTS": 3, "SIMD": 3, "C0": 3, "C1": 24, "C2": 27, "I_BITS0": 4, "I_SIGNED1": 1, "O_BITS": 9}

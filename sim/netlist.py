@@ -32,6 +32,20 @@ PROGRESS_TAG = "tb_network: progress"  # stdout lines of tb_network: each frame 
 PROGRESS_EVERY_LOG2 = 20
 
 
+def idle_data(module: str, params: dict, k: int) -> str:
+    """Zero for the TDATA of unused input port k, at the port's width where the record knows it."""
+    width = LAYERS[module].idle_in_width
+    return f"{width(params, k)}'d0" if width else "'0"
+
+
+def load_tieoffs(module: str, params: dict) -> list[str]:
+    """The load ports of a module's parameter memories, idle (ROMs: LOAD = 0), at their widths."""
+    out = []
+    for pre, (aw, dw) in LAYERS[module].load_widths(params).items():
+        out += [f".{pre}_en(1'b0)", f".{pre}_addr({aw}'d0)", f".{pre}_data({dw}'d0)"]
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # whole-graph testbench (sim.graph)
 
@@ -72,6 +86,7 @@ def _node_sv(plan: NodePlan) -> str:
         for i in range(n):
             sig = [f"{t}_{d}{i}_{x}" for x in ("tdata", "tvalid", "tready")] if i < used else idle
             conns += [f".{d}{i}_V_{x}({v})" for x, v in zip(("TDATA", "TVALID", "TREADY"), sig, strict=True)]
+    conns += load_tieoffs(plan.module, plan.params)
     lines.append(f"  {plan.module} #({plist}) {t}_dut ({', '.join(conns)});")
     for i, p in enumerate(plan.outputs):
         s = f"{t}_out{i}"
@@ -135,7 +150,7 @@ def graph_hdl_sources(plans: list[NodePlan]) -> list[Path]:
 # stitched network (sim.network)
 
 
-def _bundle(tag: str, width: int) -> list[str]:
+def bundle_sv(tag: str, width: int) -> list[str]:
     return [f"  logic [{width - 1}:0] {tag}_tdata;", f"  logic {tag}_tvalid, {tag}_tready;"]
 
 
@@ -148,13 +163,22 @@ def _port(kind: str, i: int, tag: str, valid: str | None = None, ready: str | No
     ]
 
 
-def _instance(net: NetworkPlan, p: NodePlan, gate: bool) -> str:
-    """One node: its module with its HDL parameters, its stream ports on the tensors' wires
-    (unused ports of concat/split/dup tied off as in the graph top)."""
+def instance_sv(
+    net: NetworkPlan,
+    p: NodePlan,
+    gate: bool = False,
+    module: str | None = None,
+    params: dict | None = None,
+    loads: list[str] | None = None,
+) -> str:
+    """One node: its module (or `module`, a renamed copy) with its HDL parameters (default: the
+    plan's, memory images under <tag>/), its stream ports on the tensors' wires (unused ports of
+    concat/split/dup tied off as in the graph top), its load ports (default: tied off)."""
     n_in, n_out = LAYERS[p.module].ports
-    params = dict(p.params)
-    for pname in p.memories:
-        params[pname] = f"{p.tag}/{pname.lower()}.hex"
+    if params is None:
+        params = dict(p.params)
+        for pname in p.memories:
+            params[pname] = f"{p.tag}/{pname.lower()}.hex"
     conns = [".ap_clk", ".ap_rst_n"]
     for i in range(n_in):
         if i < len(p.inputs):
@@ -163,16 +187,18 @@ def _instance(net: NetworkPlan, p: NodePlan, gate: bool) -> str:
                 _port("in", i, w, f"{w}_tvalid & {p.tag}_ok", f"{p.tag}_ready") if gate else _port("in", i, w)
             )
         else:
-            conns += [f".in{i}_V_TDATA('0)", f".in{i}_V_TVALID(1'b0)", f".in{i}_V_TREADY()"]
+            conns += [f".in{i}_V_TDATA({idle_data(p.module, p.params, i)})", f".in{i}_V_TVALID(1'b0)"]
+            conns.append(f".in{i}_V_TREADY()")
     for i in range(n_out):
         if i < len(p.outputs):
             conns += _port("out", i, net.stream_of(p.outputs[i].tensor).tag)
         else:
             conns += [f".out{i}_V_TDATA()", f".out{i}_V_TVALID()", f".out{i}_V_TREADY(1'b0)"]
+    conns += load_tieoffs(p.module, p.params) if loads is None else loads
     plist = ",\n".join(f"      .{k}({hdl_literal(v)})" for k, v in params.items())
     body = ",\n".join(f"      {c}" for c in conns)
     head = f"  // {p.view.name} ({p.view.full_op_type})"
-    return f"{head}\n  {p.module} #(\n{plist}\n  ) {p.tag} (\n{body}\n  );"
+    return f"{head}\n  {module or p.module} #(\n{plist}\n  ) {p.tag} (\n{body}\n  );"
 
 
 def _gate(net: NetworkPlan, f: Fifo) -> list[str]:
@@ -208,12 +234,12 @@ def network_sv(net: NetworkPlan) -> str:
     for s in net.streams:
         wires += [
             f"  // {s.tag}: tensor {s.tensor}, {s.ends()}, {s.beats} beats/frame",
-            *_bundle(s.tag, s.width),
+            *bundle_sv(s.tag, s.width),
         ]
     extra = []
     for i, depth in net.extra.items():
         s = net.streams[i]
-        extra += _bundle(f"{s.tag}x", s.width)
+        extra += bundle_sv(f"{s.tag}x", s.width)
         extra.append(
             f"  fifo #(.WIDTH({s.width}), .DEPTH({depth})) {s.tag}_whatif (.ap_clk, .ap_rst_n, "
             f"{', '.join(_port('in', 0, s.tag) + _port('out', 0, f'{s.tag}x'))});"
@@ -222,7 +248,7 @@ def network_sv(net: NetworkPlan) -> str:
     for f in net.fifos:
         if f.plan.tag in gated:
             extra += _gate(net, f)
-    insts = "\n\n".join(_instance(net, p, p.tag in gated) for p in net.nodes)
+    insts = "\n\n".join(instance_sv(net, p, p.tag in gated) for p in net.nodes)
     sha = str(net.manifest.get("graph_sha256", ""))[:16]
     notes = [f"reconvergent FIFO depths scaled by {net.fifo_scale}"] if net.fifo_scale != 1.0 else []
     if net.extra:

@@ -39,7 +39,9 @@ def test_info_prints_the_layer_table_and_writes_the_chart(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("cmd", ["info", "export", "hls", "train", "eval", "golden", "sim"])
+@pytest.mark.parametrize(
+    "cmd", ["info", "export", "hls", "train", "eval", "golden", "sim", "verify", "rtl", "area"]
+)
 def test_unknown_model_is_one_line_and_exit_2(cmd, tmp_path):
     r = hwcsp(cmd, "no-such-net", "--build-root", tmp_path)
     assert r.returncode == 2, (r.returncode, r.stderr)
@@ -188,7 +190,8 @@ def test_train_exits_0_on_success_and_2_on_bad_data(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "cmd", ["models", "info", "export", "train", "eval", "detect", "hls", "golden", "sim"]
+    "cmd",
+    ["models", "info", "export", "train", "eval", "detect", "hls", "golden", "sim", "verify", "rtl", "area"],
 )
 def test_an_unknown_option_exits_2_with_usage(cmd):
     r = hwcsp(cmd, "--no-such-option")

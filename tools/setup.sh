@@ -17,12 +17,17 @@ quiet_pip() { .venv/bin/python -m pip install --quiet "$@" 2> >(grep -v "is igno
 quiet_pip --no-deps -r requirements/lock.txt
 quiet_pip --no-deps --no-build-isolation -e .
 
-if ! command -v iverilog >/dev/null 2>&1; then
+# Icarus Verilog (RTL tests) and Yosys (hwcsp rtl's memory inventory, make area) from Debian.
+apt_tool() {  # <command> <package> <what it is for>
+    command -v "$1" >/dev/null 2>&1 && return 0
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "hwcsp setup: installing Icarus Verilog (apt-get install iverilog)"
-        apt-get install -y -q iverilog >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q iverilog >/dev/null; }
+        echo "hwcsp setup: installing $2 (apt-get install $2)"
+        apt-get install -y -q --no-install-recommends "$2" >/dev/null \
+            || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "$2" >/dev/null; }
     else
-        echo "hwcsp setup: Icarus Verilog is missing; install it (e.g. 'sudo apt-get install iverilog') for the RTL tests" >&2
+        echo "hwcsp setup: $2 is missing; install it (e.g. 'sudo apt-get install $2') for $3" >&2
     fi
-fi
+}
+apt_tool iverilog iverilog "the RTL tests"
+apt_tool yosys yosys "hwcsp rtl and make area"
 echo "hwcsp setup: environment ready in .venv"

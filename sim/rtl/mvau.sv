@@ -22,7 +22,9 @@
 // Memories: weights in a rom of NF*SF words of PE*SIMD*W_BITS bits (WEIGHT_FILE,
 // golden.memlayout.mvau_weight_words: lane (p, s) at bit (p*SIMD + s)*W_BITS),
 // thresholds in a rom of NF words of PE*NUM_STEPS*T_BITS bits (THRESH_FILE,
-// golden.memlayout.threshold_words).
+// golden.memlayout.threshold_words). With LOAD both are RAMs (wmem) written through the
+// load ports wld_* (weights) and tld_* (thresholds), one word a cycle; without, the ports
+// are ignored.
 module mvau #(
     parameter int MW = 8,
     parameter int MH = 8,
@@ -42,8 +44,11 @@ module mvau #(
     parameter int ACT_VAL = 0,
     parameter WEIGHT_FILE = "",
     parameter THRESH_FILE = "",
+    parameter bit LOAD = 1'b0,
     localparam int IPW = ((SIMD * I_BITS + 7) / 8) * 8,
-    localparam int OPW = ((PE * O_BITS + 7) / 8) * 8
+    localparam int OPW = ((PE * O_BITS + 7) / 8) * 8,
+    localparam int WLA = (MH / PE * (MW / SIMD) > 1) ? $clog2(MH / PE * (MW / SIMD)) : 1,
+    localparam int TLA = (MH / PE > 1) ? $clog2(MH / PE) : 1
 ) (
     input  logic           ap_clk,
     input  logic           ap_rst_n,
@@ -55,7 +60,16 @@ module mvau #(
     output logic           in0_V_TREADY,
     output logic [OPW-1:0] out0_V_TDATA,
     output logic           out0_V_TVALID,
-    input  logic           out0_V_TREADY
+    input  logic           out0_V_TREADY,
+    // Load ports (LOAD = 1): one weight word / threshold word per cycle.
+    /* verilator lint_off UNUSEDSIGNAL */
+    input  logic wld_en,
+    input  logic [WLA-1:0] wld_addr,
+    input  logic [PE*SIMD*W_BITS-1:0] wld_data,
+    input  logic tld_en,
+    input  logic [TLA-1:0] tld_addr,
+    input  logic [PE*NUM_STEPS*T_BITS-1:0] tld_data
+    /* verilator lint_on UNUSEDSIGNAL */
 );
   localparam int SF = MW / SIMD;
   localparam int NF = MH / PE;
@@ -144,15 +158,19 @@ module mvau #(
   end
 
   logic [WW-1:0] s1_w;
-  rom #(
+  wmem #(
       .WIDTH    (WW),
       .DEPTH    (NF * SF),
-      .INIT_FILE(WEIGHT_FILE)
+      .INIT_FILE(WEIGHT_FILE),
+      .LOAD     (LOAD)
   ) u_weights (
-      .clk (ap_clk),
-      .en  (issue),
-      .addr(waddr),
-      .data(s1_w)
+      .clk    (ap_clk),
+      .en     (issue),
+      .addr   (waddr),
+      .data   (s1_w),
+      .ld_en  (wld_en),
+      .ld_addr(wld_addr),
+      .ld_data(wld_data)
   );
 
   // ---------------------------------------------------------------- S1: multiply
@@ -194,7 +212,12 @@ module mvau #(
     for (int s = 0; s < SIMD; s++) lane_sum = lane_sum + v[s*AW+:AW];
   endfunction
 
-  logic [PE*AW-1:0] s2_sum, s3_sum;
+  // The accumulator wraps modulo 2^ACC_BITS, so only the low ACC_BITS of a lane's sum matter
+  // (a wider product sum, AW > ACC_BITS, has bits that carry nothing).
+  /* verilator lint_off UNUSEDSIGNAL */
+  logic [PE*AW-1:0] s2_sum;
+  /* verilator lint_on UNUSEDSIGNAL */
+  logic [PE*ACC_BITS-1:0] s3_sum;
   for (genvar p = 0; p < PE; p++) begin : g_sum
     assign s2_sum[p*AW+:AW] = lane_sum(s2_prod[p*SIMD*AW+:SIMD*AW]);
   end
@@ -206,7 +229,7 @@ module mvau #(
   end
   always_ff @(posedge ap_clk) begin
     if (s2_valid) begin
-      s3_sum   <= s2_sum;
+      for (int p = 0; p < PE; p++) s3_sum[p*ACC_BITS+:ACC_BITS] <= s2_sum[p*AW+:ACC_BITS];
       s3_first <= s2_first;
       s3_last  <= s2_last;
       s3_nf    <= s2_nf;
@@ -219,7 +242,7 @@ module mvau #(
     always_ff @(posedge ap_clk) begin
       if (s3_valid) begin
         acc[p*ACC_BITS+:ACC_BITS] <= (s3_first ? '0 : acc[p*ACC_BITS+:ACC_BITS])
-                                   + s3_sum[p*AW+:ACC_BITS];
+                                   + s3_sum[p*ACC_BITS+:ACC_BITS];
       end
     end
   end
@@ -241,15 +264,19 @@ module mvau #(
     end
   end else begin : g_act
     logic [TW-1:0] s4_t;
-    rom #(
+    wmem #(
         .WIDTH    (TW),
         .DEPTH    (NF),
-        .INIT_FILE(THRESH_FILE)
+        .INIT_FILE(THRESH_FILE),
+        .LOAD     (LOAD)
     ) u_thresholds (
-        .clk (ap_clk),
-        .en  (s3_valid && s3_last),
-        .addr(s3_nf),
-        .data(s4_t)
+        .clk    (ap_clk),
+        .en     (s3_valid && s3_last),
+        .addr   (s3_nf),
+        .data   (s4_t),
+        .ld_en  (tld_en),
+        .ld_addr(tld_addr),
+        .ld_data(tld_data)
     );
     threshold_compare #(
         .LANES    (PE),

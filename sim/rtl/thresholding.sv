@@ -7,7 +7,8 @@
 // wrapped to O_BITS. Thresholds come from a rom (THRESH_FILE, the layout of
 // golden.memlayout.threshold_words: word t holds channel t*PE+p, step i at bit
 // offset (p*NUM_STEPS + i)*T_BITS). Beats of a pixel cycle through the TMEM =
-// CHANNELS/PE channel folds. One beat per cycle; cycle model: beats per frame.
+// CHANNELS/PE channel folds. One beat per cycle; cycle model: beats per frame. With LOAD
+// the thresholds are a RAM (wmem) written through tld_*, one word a cycle.
 module thresholding #(
     parameter int CHANNELS = 4,
     parameter int PE = 1,
@@ -19,8 +20,10 @@ module thresholding #(
     parameter int O_BITS = 4,
     parameter int ACT_VAL = 0,
     parameter THRESH_FILE = "",
+    parameter bit LOAD = 1'b0,
     localparam int IPW = ((PE * I_BITS + 7) / 8) * 8,
-    localparam int OPW = ((PE * O_BITS + 7) / 8) * 8
+    localparam int OPW = ((PE * O_BITS + 7) / 8) * 8,
+    localparam int TLA = (CHANNELS / PE > 1) ? $clog2(CHANNELS / PE) : 1
 ) (
     input  logic           ap_clk,
     input  logic           ap_rst_n,
@@ -32,7 +35,13 @@ module thresholding #(
     output logic           in0_V_TREADY,
     output logic [OPW-1:0] out0_V_TDATA,
     output logic           out0_V_TVALID,
-    input  logic           out0_V_TREADY
+    input  logic           out0_V_TREADY,
+    // Load port (LOAD = 1): one threshold word per cycle.
+    /* verilator lint_off UNUSEDSIGNAL */
+    input  logic tld_en,
+    input  logic [TLA-1:0] tld_addr,
+    input  logic [PE*NUM_STEPS*T_BITS-1:0] tld_data
+    /* verilator lint_on UNUSEDSIGNAL */
 );
   localparam int TMEM = CHANNELS / PE;
   localparam int AW = (TMEM > 1) ? $clog2(TMEM) : 1;
@@ -62,15 +71,19 @@ module thresholding #(
     if (issue) s1_x <= in0_V_TDATA[PE*I_BITS-1:0];
   end
 
-  rom #(
+  wmem #(
       .WIDTH    (TW),
       .DEPTH    (TMEM),
-      .INIT_FILE(THRESH_FILE)
+      .INIT_FILE(THRESH_FILE),
+      .LOAD     (LOAD)
   ) u_thresholds (
-      .clk (ap_clk),
-      .en  (issue),
-      .addr(fold),
-      .data(s1_t)
+      .clk    (ap_clk),
+      .en     (issue),
+      .addr   (fold),
+      .data   (s1_t),
+      .ld_en  (tld_en),
+      .ld_addr(tld_addr),
+      .ld_data(tld_data)
   );
 
   // Stage 1: compare against every threshold and count.
