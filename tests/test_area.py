@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,16 @@ def test_network_area(tmp_path: Path) -> None:
     assert sum(line.startswith("[") for line in lines) == 5
     md = area.area_md({k: v for k, v in r.items() if k != "timings"})
     assert "generic-gate" in md and "Incomplete" in md and "as flip-flops" in md
+    # the same package in another place, synthesised again: the same report
+    other = tmp_path / "elsewhere"
+    shutil.copytree(tmp_path / "rtl", other / "rtl")
+    again = area.network_area(other / "rtl", tmp_path / "work2", jobs=1, progress=lambda _: None)
+
+    def strip(x: dict) -> dict:  # the error messages name the work directory
+        groups = [{k: v for k, v in g.items() if k != "error"} for g in x["groups"]]
+        return {k: v for k, v in x.items() if k not in ("timings", "package", "failed")} | {"groups": groups}
+
+    assert strip(again) == strip(r)
 
 
 def test_cli_missing_package(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
