@@ -75,7 +75,8 @@ def _estimates(hw_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _clk_ns(hw_dir: Path) -> float | None:
+def hls_clk_ns(hw_dir: Path) -> float | None:
+    """The clock period (ns) the hls report assumes, or None without a report."""
     return _estimates(hw_dir).get("summary", {}).get("clk_ns")
 
 
@@ -230,7 +231,7 @@ def _report(
     needed: int | None,
     capped: bool,
 ) -> dict[str, Any]:
-    clk = _clk_ns(hw_dir)
+    clk = hls_clk_ns(hw_dir)
     bn = rep.get("bottleneck")
     exp = int(bn["exp_cycles"]) if bn else None
     outputs = []

@@ -17,6 +17,7 @@ from typing import Any
 from golden.errors import GoldenError
 from sim.layers import LAYERS, sources
 from sim.plan import MEMORIES, NetworkPlan, memory_geometry
+from sim.verify import tail_count
 
 FORMAT = "hwcsp-rtl-package"
 WEIGHTS = ("rom", "ram")
@@ -128,7 +129,6 @@ def plan_design(
     measured: dict[str, Any] | None,
     estimate_frames: int,
     clk_ns: float | None,
-    tail_count: Any,
 ) -> Design:
     """The package's design from the stitched plan. `measured` is hwcsp verify's report of the
     same graph (its interval becomes the promise), else the bottleneck's cycle model is."""

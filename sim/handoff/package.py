@@ -19,7 +19,7 @@ from sim.handoff.inventory import elaborate
 from sim.handoff.readme import inventory_rows, readme
 from sim.network import Progress
 from sim.plan import plan_network
-from sim.verify import REPORT_JSON, _clk_ns, edge_vectors, first_frames, tail_count
+from sim.verify import REPORT_JSON, edge_vectors, first_frames, hls_clk_ns
 
 DIRS = {"rom": "rtl", "ram": "rtl-ram"}
 
@@ -63,7 +63,7 @@ def write_package(
     net = plan_network(hw_dir, vec)
     rep_path = hw_dir / "report" / REPORT_JSON
     measured = json.loads(rep_path.read_text()) if rep_path.is_file() else None
-    d = plan_design(net, weights, prefix, measured, first_frames(hw_dir), _clk_ns(hw_dir), tail_count)
+    d = plan_design(net, weights, prefix, measured, first_frames(hw_dir), hls_clk_ns(hw_dir))
     by_node = {(p.tag, pname): path for p in net.nodes for pname, path in p.memories.items()}
     images = [(m, by_node[(m.instance, m.param)]) for m in d.memories]
     srcs = hdl.library_sources(d)
