@@ -210,6 +210,7 @@ def readme(d: Design, rows: list[dict[str, Any]], io_spec: dict[str, Any]) -> st
         "```sh",
         "tb/run.sh                   # exit 0: every output beat matches golden, throughput as stated",
         "tb/obj_dir/V*_tb +interval=N   # run again (no rebuild), held to N cycles per frame instead",
+        "tb/obj_dir/V*_tb +stall=50     # random stalls on every port in 50% of the cycles",
         "```",
         "",
         f"It streams {d.frames} golden frames back to back at full rate"
@@ -218,7 +219,9 @@ def readme(d: Design, rows: list[dict[str, Any]], io_spec: dict[str, Any]) -> st
         "of `tb/in*.hex`, repeated), compares every output beat in full with `tb/out*.hex`, and",
         f"requires the largest interval between consecutive frames' last beats, over the last {d.tail}",
         f"intervals of each output, to be at most {TOLERANCE_PCT}% of {_n(d.interval)} cycles. It prints",
-        "one line per output, the latency, and PASS or FAIL.",
+        "one line per output, the latency, and PASS or FAIL. With `+stall=P` every source withholds and",
+        "every sink refuses a beat in P% of the cycles: every beat and the AXI rules at the outputs (TVALID",
+        "and TDATA held while not taken) are still checked, the interval is not.",
         "",
     ]
     return "\n".join(L)
