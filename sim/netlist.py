@@ -79,11 +79,9 @@ def _node_sv(plan: NodePlan) -> str:
         params[pname] = f"{t}/{pname.lower()}.hex"
     plist = ", ".join(f".{k}({hdl_literal(v)})" for k, v in params.items())
     conns = [".ap_clk(clk)", f".ap_rst_n({t}_rst_n)"]
-    for d, n, used, idle in (
-        ("in", n_in, len(plan.inputs), ("'0", "1'b0", "")),
-        ("out", n_out, len(plan.outputs), ("", "", "1'b0")),
-    ):
+    for d, n, used in (("in", n_in, len(plan.inputs)), ("out", n_out, len(plan.outputs))):
         for i in range(n):
+            idle = (idle_data(plan.module, plan.params, i), "1'b0", "") if d == "in" else ("", "", "1'b0")
             sig = [f"{t}_{d}{i}_{x}" for x in ("tdata", "tvalid", "tready")] if i < used else idle
             conns += [f".{d}{i}_V_{x}({v})" for x, v in zip(("TDATA", "TVALID", "TREADY"), sig, strict=True)]
     conns += load_tieoffs(plan.module, plan.params)

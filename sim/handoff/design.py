@@ -7,7 +7,6 @@ nothing reads the repository's internals back."""
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 from dataclasses import asdict, dataclass, field
@@ -94,10 +93,8 @@ class Design:
     def top(self) -> str:
         return f"{self.prefix}network"
 
-    def to_json(self) -> str:
-        d = asdict(self)
-        d = {"format": FORMAT, "top": self.top, **d}
-        return json.dumps(d, indent=1, sort_keys=False) + "\n"
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, "top": self.top, **asdict(self)}
 
 
 def default_prefix(hw_dir: Path, sha: str) -> str:

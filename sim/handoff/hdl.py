@@ -4,11 +4,10 @@ build script, the file list and the clock constraint."""
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
-from sim.handoff.design import LOAD_BITS, Design, Instance, Memory
+from sim.handoff.design import LOAD_BITS, Design, Instance, Memory, StreamPort
 from sim.layers import rtl_file
 from sim.netlist import bundle_sv, instance_sv, load_tieoffs
 from sim.plan import NetworkPlan
@@ -155,8 +154,22 @@ endmodule
 """
 
 
-def _hexw(bits: int) -> int:
-    return math.ceil(bits / 4)
+def vector_file(kind: str, k: int) -> str:
+    """Golden beats of stream port k (kind "in" or "out"), relative to the package."""
+    return f"tb/{kind}{k}.hex"
+
+
+def _stream_decls(port: StreamPort, array: str, kind: str, k: int) -> list[str]:
+    """A testbench stream: its golden beats (`<name>_<array>`, read from its vector file) and wires."""
+    n, w = port.name, port.width
+    return [
+        f"  // {n}: {port.tensor}, {port.beats} beats of {w} bits per frame",
+        f"  localparam int {n}_BPF = {port.beats};",
+        f"  logic [{w - 1}:0] {n}_{array}[VFRAMES*{n}_BPF];",
+        f'  initial $readmemh("{vector_file(kind, k)}", {n}_{array});',
+        f"  logic [{w - 1}:0] {n}_tdata;",
+        f"  logic {n}_tvalid, {n}_tready;",
+    ]
 
 
 def testbench_sv(d: Design, cap: int, load_words: int) -> str:
@@ -235,14 +248,9 @@ def testbench_sv(d: Design, cap: int, load_words: int) -> str:
         lines.append("  assign started = rst_n;")
     conns = [".ap_clk(clk)", ".ap_rst_n(rst_n)"]
     for k, port in enumerate(d.inputs):
-        n, w = port.name, port.width
+        n = port.name
         lines += [
-            f"  // {n}: {port.tensor}, {port.beats} beats of {w} bits per frame",
-            f"  localparam int {n}_BPF = {port.beats};",
-            f"  logic [{w - 1}:0] {n}_mem[VFRAMES*{n}_BPF];",
-            f'  initial $readmemh("tb/{n.replace("s_axis_", "in")}.hex", {n}_mem);',
-            f"  logic [{w - 1}:0] {n}_tdata;",
-            f"  logic {n}_tvalid, {n}_tready;",
+            *_stream_decls(port, "mem", "in", k),
             f"  int {n}_sent = 0;",
             "  always_ff @(posedge clk) begin",
             f"    if (!started) {n}_tvalid <= 1'b0;",
@@ -256,15 +264,10 @@ def testbench_sv(d: Design, cap: int, load_words: int) -> str:
         ]
         conns += [f".{n}_{x}({n}_{x})" for x in ("tdata", "tvalid", "tready")]
     recv_done = []
-    for k, port in enumerate(d.outputs, start=len(d.inputs)):
-        n, w = port.name, port.width
+    for j, port in enumerate(d.outputs):
+        n, w, k = port.name, port.width, len(d.inputs) + j  # k: its stall stream
         lines += [
-            f"  // {n}: {port.tensor}, {port.beats} beats of {w} bits per frame",
-            f"  localparam int {n}_BPF = {port.beats};",
-            f"  logic [{w - 1}:0] {n}_exp[VFRAMES*{n}_BPF];",
-            f'  initial $readmemh("tb/{n.replace("m_axis_", "out")}.hex", {n}_exp);',
-            f"  logic [{w - 1}:0] {n}_tdata;",
-            f"  logic {n}_tvalid, {n}_tready;",
+            *_stream_decls(port, "exp", "out", j),
             f"  int {n}_recv = 0, {n}_bad = 0, {n}_extra = 0, {n}_first_bad = -1;",
             f"  int {n}_end[FRAMES];",
             f"  assign {n}_tready = started && go({k});",

@@ -13,6 +13,15 @@ from pathlib import Path
 from sim.handoff.design import Design, PackageError
 
 MACROS = ("rom", "ram_1r1w")
+# What an RTL memory holds, by the instance names on its path (sim/rtl).
+ROLES = (
+    (".u_weights.", "weights"),
+    (".u_thresholds.", "thresholds"),
+    (".u_inbuf", "MVAU input buffer (replayed per neuron fold)"),
+    (".u_ring", "sliding-window ring buffer"),
+    (".u_line", "line buffer (sliding window / upsample)"),
+    (".u_ram", "stream FIFO storage"),
+)
 
 
 @dataclass
@@ -26,6 +35,10 @@ class MacroInstance:
     @property
     def instance(self) -> str:
         return self.path.split(".")[0]
+
+    @property
+    def holds(self) -> str:
+        return next((role for key, role in ROLES if key in self.path + "."), "buffer")
 
 
 def yosys() -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from golden.fsutil import atomic_dir
 from sim.handoff import hdl
 from sim.handoff.design import LOAD_BITS, Design, Memory, PackageError, load_address, plan_design
-from sim.handoff.inventory import elaborate
+from sim.handoff.inventory import MacroInstance, elaborate
 from sim.handoff.readme import inventory_rows, readme
 from sim.network import Progress
 from sim.plan import plan_network
@@ -40,13 +40,9 @@ def _load_lines(d: Design, images: list[tuple[Memory, Path]]) -> list[str]:
     return lines
 
 
-def _check_memories(d: Design, macros: list) -> None:
+def _check_memories(d: Design, macros: list[MacroInstance]) -> None:
     """The weight and threshold memories Yosys finds are exactly the planned ones."""
-    found = {
-        (m.instance, "weights" if ".u_weights." in m.path else "thresholds"): (m.words, m.bits)
-        for m in macros
-        if ".u_weights." in m.path or ".u_thresholds." in m.path
-    }
+    found = {(m.instance, m.holds): (m.words, m.bits) for m in macros if m.holds in ("weights", "thresholds")}
     planned = {(m.instance, m.holds): (m.words, m.bits) for m in d.memories}
     if found != planned:
         diff = sorted(set(found.items()) ^ set(planned.items()))[:4]
@@ -84,7 +80,7 @@ def write_package(
         (tmp / "tb").mkdir()
         for kind, streams in (("in", net.inputs), ("out", net.outputs)):
             for k, s in enumerate(streams):
-                shutil.copyfile(s.hex, tmp / "tb" / f"{kind}{k}.hex")
+                shutil.copyfile(s.hex, tmp / hdl.vector_file(kind, k))
         load = _load_lines(d, images) if weights == "ram" and d.memories else []
         if load:
             _write(tmp / "tb" / "load.hex", "\n".join(load) + "\n")
@@ -99,17 +95,11 @@ def write_package(
         macros = elaborate(tmp, d)
         _check_memories(d, macros)
         rows = inventory_rows(d, macros)
-        _write(tmp / "design.json", _design_json(d, rows))
+        _write(tmp / "design.json", json.dumps(d.to_dict() | {"memory_inventory": rows}, indent=1) + "\n")
         _write(tmp / "README.md", readme(d, rows, io_spec))
     bits = sum(r["total_bits"] for r in rows)
     progress(f"rtl: {len(rows)} memories, {bits:,} bits; testbench: {target / 'tb' / 'run.sh'}")
     return target
-
-
-def _design_json(d: Design, rows: list[dict]) -> str:
-    data = json.loads(d.to_json())
-    data["memory_inventory"] = rows
-    return json.dumps(data, indent=1) + "\n"
 
 
 def _write(path: Path, text: str) -> None:

@@ -11,20 +11,6 @@ from sim.handoff.design import LOAD_BITS, Design
 from sim.handoff.hdl import TOLERANCE_PCT, load_address_bits
 from sim.handoff.inventory import MacroInstance
 
-# What an RTL memory holds, by the instance names on its path (sim/rtl).
-ROLES = (
-    (".u_weights.", "weights"),
-    (".u_thresholds.", "thresholds"),
-    (".u_inbuf", "MVAU input buffer (replayed per neuron fold)"),
-    (".u_ring", "sliding-window ring buffer"),
-    (".u_line", "line buffer (sliding window / upsample)"),
-    (".u_ram", "stream FIFO storage"),
-)
-
-
-def _role(path: str) -> str:
-    return next((role for key, role in ROLES if key in path + "."), "buffer")
-
 
 def _n(x: int) -> str:
     return f"{x:,}".replace(",", " ")
@@ -40,7 +26,7 @@ def inventory_rows(d: Design, macros: list[MacroInstance]) -> list[dict[str, Any
             "words": m.words,
             "bits": m.bits,
             "total_bits": m.words * m.bits,
-            "holds": _role(m.path),
+            "holds": m.holds,
             "init": m.init or "-",
         }
         for m in macros
