@@ -1,6 +1,16 @@
-"""Cycle model: expected cycles per frame of each HW layer, equal to FINN's get_exp_cycles().
+"""Cycle models: cycles per frame of each HW layer, two of them.
 
-The formulas are those of the specialised classes hwcsp uses (MVAU_hls/_rtl,
+* `rtl_cycles` -- the hwcsp RTL (sim/rtl), exact: the steady-state interval of a module fed and
+  drained at full rate, which its tests measure. This is the model hwcsp plans with (folding,
+  FIFO analysis, reports, `hwcsp verify`).
+* `finn_cycles` -- FINN's estimate of its own HLS/RTL layers: get_exp_cycles() of the
+  specialised class, cross-checked against finn-plus in tests/test_hls.py.
+
+They differ only for ConvolutionInputGenerator: our sliding-window generator runs input and output
+side by side and overlaps frames, so a frame takes max(input beats, output beats), where FINN's
+formula adds the buffer preload, per-row padding and, for the parallel style, 2 cycles.
+
+FINN's formulas are those of the specialised classes hwcsp uses (MVAU_hls/_rtl,
 ConvolutionInputGenerator_rtl, FMPadding_rtl, Thresholding_hls/_rtl, Pool_hls, StreamingConcat_hls,
 StreamingSplit_hls, DuplicateStreams_hls, Elementwise*_hls, UpsampleNearestNeighbour_hls, ...).
 FINN reports 0 for StreamingDataWidthConverter and StreamingFIFO; golden instead counts the beats
@@ -67,6 +77,40 @@ def swg_cycles(node: NodeView) -> int:
     return int(cycles)
 
 
+def swg_rtl_cycles(node: NodeView) -> int:
+    """sim/rtl/swg.sv: max(input beats, output beats) -- both sides stream, frames overlap.
+
+    1-D windows (an IFMDim of 1 with a kernel above 1x1) have no RTL here (sim.layers refuses
+    them); FINN's RTL would run them, so its formula stands in."""
+    simd, ifm_ch = int(attr(node, "SIMD")), int(attr(node, "IFMChannels"))
+    k_h, k_w = ints(node, "ConvKernelDim")
+    ifm_h, ifm_w = ints(node, "IFMDim")
+    ofm_h, ofm_w = ints(node, "OFMDim")
+    cf = ifm_ch // simd
+    if swg_impl_style(node) == "parallel":
+        return ifm_h * ifm_w * cf
+    if ifm_h == 1 or ifm_w == 1:
+        return swg_cycles(node)
+    return max(ifm_h * ifm_w * cf, ofm_h * ofm_w * k_h * k_w * cf)
+
+
+def swg_ring_depth(node: NodeView) -> int:
+    """Beats in sim/rtl/swg_window.sv's ring buffer (its localparam D), for the default style.
+
+    Twice buffer_min_size plus the S_H - 1 rows a stride skips (one row more when the kernel is
+    shorter than the stride): at the end of a frame or row the window being emitted and the next
+    one must both be resident. It is enough that neither side of the RTL waits in steady state,
+    which is what makes `swg_rtl_cycles` exact (tests/test_cycles.py checks it beat by beat)."""
+    simd, ifm_ch = int(attr(node, "SIMD")), int(attr(node, "IFMChannels"))
+    k_h, k_w = ints(node, "ConvKernelDim")
+    _, ifm_w = ints(node, "IFMDim")
+    stride_h, _ = ints(node, "Stride", [1, 1])
+    cf = ifm_ch // simd
+    buf_min = ((k_h - 1) * ifm_w + k_w) * cf
+    skipped = (stride_h - 1 + (1 if k_h < stride_h else 0)) * ifm_w * cf
+    return 2 * buf_min + skipped
+
+
 def swg_impl_style(node: NodeView) -> str:
     """ "parallel" for a parallel window or a 1x1 kernel, else "default" (FINN's select_impl_style)."""
     k_h, k_w = ints(node, "ConvKernelDim")
@@ -129,7 +173,8 @@ def fifo_cycles(node: NodeView) -> int:
     return n_in_beats(node, 0)
 
 
-CYCLES: dict[str, Callable[[NodeView], int]] = {
+# FINN's get_exp_cycles per op type (without the backend suffix).
+FINN_CYCLES: dict[str, Callable[[NodeView], int]] = {
     "MVAU": mvau_cycles,
     "ConvolutionInputGenerator": swg_cycles,
     "FMPadding": fmpadding_cycles,
@@ -146,13 +191,28 @@ CYCLES: dict[str, Callable[[NodeView], int]] = {
 }
 
 
-def exp_cycles(node: NodeView) -> int:
-    """Expected cycles per frame of `node` (FINN's get_exp_cycles of its specialised class)."""
+# The hwcsp RTL: FINN's formula wherever our module takes exactly that long.
+RTL_CYCLES: dict[str, Callable[[NodeView], int]] = FINN_CYCLES | {
+    "ConvolutionInputGenerator": swg_rtl_cycles,
+}
+
+
+def _lookup(table: dict[str, Callable[[NodeView], int]], node: NodeView) -> int:
     if node.op_type.startswith("Elementwise"):
         return output_beats_cycles(node)
-    fn = CYCLES.get(node.op_type)
+    fn = table.get(node.op_type)
     if fn is None:
         raise GoldenError(f"node {node.name}: no cycle model for op type {node.full_op_type!r}")
     if node.op_type == "ConvolutionInputGenerator" and node.backend == "hls":
         raise GoldenError(f"node {node.name}: finn-plus has no ConvolutionInputGenerator_hls")
     return int(fn(node))
+
+
+def rtl_cycles(node: NodeView) -> int:
+    """Cycles per frame of `node` in the hwcsp RTL at full rate (exact; measured by its tests)."""
+    return _lookup(RTL_CYCLES, node)
+
+
+def finn_cycles(node: NodeView) -> int:
+    """FINN's estimate for `node`: get_exp_cycles() of its specialised class."""
+    return _lookup(FINN_CYCLES, node)

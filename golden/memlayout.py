@@ -122,8 +122,30 @@ def threshold_matrix(node: NodeView) -> np.ndarray:
     return t.reshape(ch // pe, pe, t.shape[1])
 
 
+def check_threshold_range(node: NodeView) -> None:
+    """A Thresholding node's thresholds lie in [input min, input max + 1].
+
+    FINN's Thresholding RTL compares an unsigned input against its thresholds as unsigned numbers,
+    so a threshold outside that range (which can never change the output anyway) would compare
+    wrongly there; FINN's RoundAndClipThresholds establishes the range, golden holds it."""
+    if node.op_type != "Thresholding":
+        return
+    idt = parse_dtype(attr(node, "inputDataType"))
+    t = np.asarray(_threshold_geometry(node)[2], dtype=np.float64)
+    bad = (t < idt.min) | (t > idt.max + 1)
+    if bad.any():
+        v = t[bad].flat[0]
+        raise GoldenError(
+            f"node {node.name} (Thresholding): {int(bad.sum())} threshold(s) outside "
+            f"[{idt.min}, {idt.max + 1}] for input {idt.name}, e.g. {v:g}; FINN's Thresholding RTL "
+            "compares them as the input's type (clip them: RoundAndClipThresholds)"
+        )
+
+
 def threshold_words(node: NodeView, dtype: DType | None = None) -> np.ndarray:
-    """(TMEM,) object array of python ints: the threshold memory in address order."""
+    """(TMEM,) object array of python ints: the threshold memory in address order (a Thresholding
+    node's thresholds checked against its input range first)."""
+    check_threshold_range(node)
     lay = threshold_layout(node, dtype)
     codes = encode(threshold_matrix(node), lay.dtype)
     words = pack(codes.astype(np.int64), lay.elem_bits, lay.lanes, signed=False)

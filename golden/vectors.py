@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from golden.cycles import exp_cycles
+from golden.cycles import rtl_cycles
 from golden.datatypes import DType, encode, graph_dtype_names, parse_dtype, storage_dtype
 from golden.errors import GoldenError
 from golden.execute import Program, load_model
@@ -60,7 +60,7 @@ from golden.streams import (
 )
 
 FORMAT = "hwcsp-golden-vectors"
-VERSION = 1
+VERSION = 2  # 2: exp_cycles_per_frame is golden.cycles.rtl_cycles (the hwcsp RTL), no longer FINN's
 FOLDING_KEYS = (
     "PE",
     "SIMD",
@@ -354,7 +354,7 @@ def _write(
                 "dir": d,
                 "folding": {k: _jsonable(view.attrs[k]) for k in FOLDING_KEYS if k in view.attrs},
                 "attributes": {k: _jsonable(v) for k, v in sorted(view.attrs.items())},
-                "exp_cycles_per_frame": int(exp_cycles(view)),
+                "exp_cycles_per_frame": int(rtl_cycles(view)),
                 "inputs": ins,
                 "outputs": outs,
                 "memories": _memories(view, graph_dtypes, tmp / d, d),

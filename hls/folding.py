@@ -28,7 +28,7 @@ from functools import reduce
 
 import onnx
 
-from golden.cycles import exp_cycles
+from golden.cycles import rtl_cycles
 from golden.datatypes import parse_dtype
 from golden.node import NodeView, decode_attr, split_op_type
 from golden.streams import in_elems_per_beat, out_elems_per_beat
@@ -99,7 +99,7 @@ def mvau_unit(node, split: bool = False) -> Unit:
             ):
                 continue
             a = {"PE": pe, "SIMD": simd}
-            choices.append(Choice({node.name: a}, exp_cycles(light_view(node, **a)), pe * simd, pe + simd))
+            choices.append(Choice({node.name: a}, rtl_cycles(light_view(node, **a)), pe * simd, pe + simd))
     if split:
         choices += _split_choices(node, v, choices)  # the same constraints per part
     vecs = math.prod(int(x) for x in v.attrs.get("numInputVectors", [1]))
@@ -130,7 +130,7 @@ def _simple_unit(node, attr: str, channels: int, dtype: str, extra=None) -> Unit
         if p * bits > MAX_STREAM_BITS:
             continue
         a = {attr: p, **(extra or {})}
-        choices.append(Choice({node.name: a}, exp_cycles(light_view(node, **a)), 0, p))
+        choices.append(Choice({node.name: a}, rtl_cycles(light_view(node, **a)), 0, p))
     return Unit([node.name], choices, nodes=[node])
 
 
@@ -146,7 +146,7 @@ def _swg_unit(node) -> Unit:
             if out_w * bits > MAX_STREAM_BITS:
                 continue
             a = {"SIMD": simd, "parallel_window": pw}
-            choices.append(Choice({node.name: a}, exp_cycles(light_view(node, **a)), 0, out_w))
+            choices.append(Choice({node.name: a}, rtl_cycles(light_view(node, **a)), 0, out_w))
     return Unit([node.name], choices, nodes=[node])
 
 
@@ -158,7 +158,7 @@ def _dw_pool_unit(swg, pool) -> Unit:
         if p * bits > MAX_STREAM_BITS:
             continue
         sa, pa = {"SIMD": p, "parallel_window": 0}, {"PE": p}
-        cyc = max(exp_cycles(light_view(swg, **sa)), exp_cycles(light_view(pool, **pa)))
+        cyc = max(rtl_cycles(light_view(swg, **sa)), rtl_cycles(light_view(pool, **pa)))
         choices.append(Choice({swg.name: sa, pool.name: pa}, cyc, 0, p))
     return Unit([swg.name, pool.name], choices, nodes=[swg, pool])
 
@@ -352,4 +352,4 @@ def mac_units(graph: onnx.GraphProto) -> int:
 
 def bottleneck(graph: onnx.GraphProto) -> tuple[int, str]:
     """Max cycles over every node (width converters and FIFOs included) and its name."""
-    return max((exp_cycles(light_view(n)), n.name) for n in graph.node)
+    return max((rtl_cycles(light_view(n)), n.name) for n in graph.node)

@@ -11,7 +11,7 @@ from pathlib import Path
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
-from golden.cycles import exp_cycles
+from golden.cycles import rtl_cycles
 from golden.fsutil import atomic_write
 from golden.memlayout import mvau_weight_layout, threshold_layout
 from golden.node import NodeView
@@ -26,8 +26,8 @@ class LayerEstimate:
     out_shape: list[int]
     pe: int | None
     simd: int | None
-    cycles: int
-    finn_cycles: int
+    cycles: int  # golden.cycles.rtl_cycles: the hwcsp RTL, exact
+    finn_cycles: int  # FINN's get_exp_cycles(): its estimate of its own HLS/RTL layer
     share: float  # of the bottleneck
     lut: float
     bram_18k: float
@@ -68,7 +68,7 @@ def estimate(model: ModelWrapper) -> list[LayerEstimate]:
                 [int(x) for x in inst.get_normal_output_shape(0)],
                 int(a["PE"]) if "PE" in a else None,
                 int(a["SIMD"]) if "SIMD" in a else None,
-                exp_cycles(v),
+                rtl_cycles(v),
                 int(inst.get_exp_cycles()),
                 0.0,
                 float(r.get("LUT", 0)),
@@ -127,7 +127,8 @@ def report_md(
         "## Summary",
         "",
         f"- bottleneck: **{s['bottleneck_cycles']} cycles/frame** ({s['bottleneck_node']}); "
-        f"at {s['clk_ns']} ns: **{s['fps']:.1f} frames/s** (estimate: the cycle model of every layer)",
+        f"at {s['clk_ns']} ns: **{s['fps']:.1f} frames/s** (estimate: the hwcsp RTL cycle model of every "
+        "layer, `golden.cycles.rtl_cycles`)",
         _measured_line(measured),
         *_latency_line(folding),
         f"- MAC units (Σ PE·SIMD over MVAUs): {s['mac_units']} of a budget of {s['mac_budget']}; "
@@ -182,17 +183,24 @@ def report_md(
     lines += [
         "## Layers",
         "",
-        "| node | op | in | out | PE | SIMD | cycles | share | LUT | BRAM18 | DSP | weight bits | thr bits "
-        "| FIFO |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| node | op | in | out | PE | SIMD | cycles (RTL) | FINN estimate | share | LUT | BRAM18 | DSP "
+        "| weight bits | thr bits | FIFO |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r.name} | {r.op_type} | {_fmt_shape(r.in_shape)} | {_fmt_shape(r.out_shape)} | "
-            f"{r.pe or ''} | {r.simd or ''} | {r.cycles} | {100 * r.share:.0f}% | {r.lut:.0f} | "
-            f"{r.bram_18k:.0f} | {r.dsp:.0f} | {r.weight_bits} | {r.threshold_bits} | {r.fifo_depth or ''} |"
+            f"{r.pe or ''} | {r.simd or ''} | {r.cycles} | {r.finn_cycles} | {100 * r.share:.0f}% | "
+            f"{r.lut:.0f} | {r.bram_18k:.0f} | {r.dsp:.0f} | {r.weight_bits} | {r.threshold_bits} | "
+            f"{r.fifo_depth or ''} |"
         )
-    lines += ["", "Cycles per layer: `cycles_per_layer.png`. Wall-clock time per step: `timings.json`.", ""]
+    lines += [
+        "",
+        "cycles (RTL): per frame in the hwcsp RTL (sim/rtl), exact; FINN estimate: FINN's "
+        "get_exp_cycles() for its own HLS/RTL layer (0 for width converters and FIFOs).",
+        "Cycles per layer: `cycles_per_layer.png`. Wall-clock time per step: `timings.json`.",
+        "",
+    ]
     lines += _fifo_table(rows, folding)
     return "\n".join(lines)
 
@@ -309,7 +317,7 @@ def plot_cycles(rows: list[LayerEstimate], path, title: str) -> None:
     ax.axhline(top, color="red", lw=0.8, ls="--", label=f"bottleneck {top}")
     ax.set_xticks(range(len(rows)))
     ax.set_xticklabels([r.name for r in rows], rotation=90, fontsize=6)
-    ax.set_ylabel("cycles / frame")
+    ax.set_ylabel("cycles / frame (hwcsp RTL model)")
     ax.set_title(title)
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colors.values()]
     ax.legend(

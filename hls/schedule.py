@@ -1,10 +1,10 @@
 """FIFO depths for full throughput: a pixel-level schedule of the folded graph, no RTL simulation.
 
 Every node is a server that emits its output pixels one after the other, each a pixel time
-``tau = exp_cycles / output pixels`` after the previous one, and not before the input pixels it
+``tau = rtl_cycles / output pixels`` after the previous one, and not before the input pixels it
 needs (``hls.fifo``'s exact index maps) have arrived plus its latency (one pixel time: a node
 completes a pixel before it emits it, plus ``EXTRA_LATENCY`` cycles of registers). Frames enter at
-the bottleneck pace, one every ``T = max exp_cycles`` cycles, their pixels spread evenly over it, and
+the bottleneck pace, one every ``T = max rtl_cycles`` cycles, their pixels spread evenly over it, and
 no stream ever blocks (unbounded buffers). That is a max-plus recurrence per node, solved for all
 pixels of all frames at once:
 
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
-from golden.cycles import exp_cycles
+from golden.cycles import rtl_cycles, swg_ring_depth
 from golden.node import NodeView, decode_attr, split_op_type
 from hls.fifo import FORKS, JOINS, PixelMaps
 
@@ -76,13 +76,13 @@ class StreamDepth:
     depth: int  # beats: (peak + MARGIN_PIXELS) * beats_per_pixel
 
 
-def _window_buffer(attrs: dict, w_in: int, w_out: int) -> int:
+def _window_buffer(attrs: dict) -> int:
     """Pixels a sliding-window generator holds ahead of its next window (sim/rtl/swg_window.sv)."""
     kh, kw = attrs["ConvKernelDim"]
-    sh, sw = attrs.get("Stride", [1, 1])
     if kh == kw == 1:
         return 1
-    return (kh - 1) * w_in + kw + max(sw, sh * w_in - (w_out - 1) * sw)
+    view = NodeView.make("ConvolutionInputGenerator_rtl", attrs)
+    return swg_ring_depth(view) // (int(attrs["IFMChannels"]) // int(attrs["SIMD"]))
 
 
 @dataclass
@@ -147,7 +147,7 @@ def _schedule(graph: onnx.GraphProto, shapes: dict[str, tuple[int, ...]], frames
     maps = PixelMaps(graph, shapes)
     nodes = list(graph.node)
     views = {n.name: NodeView.from_onnx(n, graph) for n in nodes if not _is_fifo(n)}
-    cycles = {name: exp_cycles(v) for name, v in views.items()}
+    cycles = {name: rtl_cycles(v) for name, v in views.items()}
     period = float(max(cycles.values()))
     times: dict[str, np.ndarray] = {}
     for x in graph.input:
@@ -191,7 +191,7 @@ def _schedule(graph: onnx.GraphProto, shapes: dict[str, tuple[int, ...]], frames
             first = np.searchsorted(np.maximum.accumulate(needs[t_in]), q, side="left")
             by_window = started[np.minimum(first, started.size - 1)]
             if base == "ConvolutionInputGenerator":
-                buf = _window_buffer(attrs, shapes[t_in][2], shapes[out][2])
+                buf = _window_buffer(attrs)
                 take = arrived.copy()  # a buffer larger than what is scheduled never fills
                 if buf < arrived.size:
                     take[buf:] = np.maximum(arrived[buf:], by_window[: arrived.size - buf])

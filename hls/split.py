@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from onnx import helper
 
-from golden.cycles import exp_cycles
+from golden.cycles import rtl_cycles
 from golden.datatypes import parse_dtype
 from golden.node import HW_DOMAIN, NodeView
 from hls.constants import MVAU_MAX_SIMD_FOLD
@@ -86,7 +86,7 @@ def split_views(v: NodeView, s: Split) -> list[NodeView]:
 
 
 def split_cycles(v: NodeView, s: Split) -> int:
-    return max(exp_cycles(x) for x in split_views(v, s))
+    return max(rtl_cycles(x) for x in split_views(v, s))
 
 
 def split_candidates(

@@ -15,7 +15,7 @@ the latency -- first input beat accepted to the first output beat (FMPadding: to
 carrying input data); pass 2 repeats the frames under random TVALID/TREADY stalls (xorshift, seed
 per port) for bit-exactness only. Verdict "pass" needs both passes bit-exact (no mismatching,
 missing or extra beat, every input beat consumed, AXI hold rule kept), every interval equal to
-`golden.cycles.exp_cycles` and the latency within the module's declared constant
+`golden.cycles.rtl_cycles` and the latency within the module's declared constant
 (`sim.layers`). A node the RTL library cannot implement gets verdict "unsupported" with the
 reason and is not simulated.
 
@@ -271,7 +271,8 @@ def report_md(report: dict[str, Any]) -> str:
     if s["bottleneck"]:
         bn = s["bottleneck"]
         lines += [
-            f"Slowest node: {bn['node']}, {bn['interval']} cycles per frame (model {bn['exp_cycles']}).",
+            f"Slowest node: {bn['node']}, {bn['interval']} cycles per frame "
+            f"(RTL cycle model {bn['exp_cycles']}).",
             "",
         ]
     if report.get("run_error"):

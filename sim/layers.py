@@ -163,16 +163,16 @@ def swg_params(node: NodeView) -> Params:
 
 def swg_latency(node: NodeView) -> int:
     """1x1 kernels: 1 (register slice). Parallel window: the beats before the first window's
-    last one, then the register slice: ((K_H-1)*IFM_W + K_W-1)*CF + 1. Default style: the
-    preload of buffer_min_size beats, then the registered ring read and the output queue:
-    buffer_min_size + 2."""
+    last one, then the register slice: ((K_H-1)*IFM_W + K_W-1)*CF + 1. Default style: the first
+    output beat copies the first input beat, issued the cycle after it is written, then the
+    registered ring read and the output queue: 3."""
     p = swg_params(node)
     if p["K_H"] == 1 and p["K_W"] == 1:
         return 1
     cf = p["CHANNELS"] // p["SIMD"]
     if p["PARALLEL"]:
         return ((p["K_H"] - 1) * p["IFM_W"] + p["K_W"] - 1) * cf + 1
-    return ((p["K_H"] - 1) * p["IFM_W"] + p["K_W"]) * cf + 2
+    return 3
 
 
 # --------------------------------------------------------------------------------------------- fmpad
@@ -401,7 +401,7 @@ _RECORDS = (
     RtlLayer(
         "swg", ("ConvolutionInputGenerator",),
         ("swg_pointwise", "swg_window", "swg_parallel", "axis_skid", "ram_1r1w", "credit_fifo"),
-        swg_params, swg_latency, cycles.swg_cycles, unsupported=swg_unsupported,
+        swg_params, swg_latency, cycles.swg_rtl_cycles, unsupported=swg_unsupported,
     ),
     RtlLayer(
         "fmpad", ("FMPadding",), ("axis_skid",), fmpad_params, lambda node: 1, cycles.fmpadding_cycles,

@@ -478,7 +478,7 @@ def report_md(rep: dict[str, Any]) -> str:
         row(["simulated", rep["cycles"]]),
         row(["frame interval: mean after the first, slowest output", rep["interval"]]),
         row(["  its range (min, max)", rep["interval_spread"]]),
-        row([f"bottleneck: max exp_cycles ({bn['node']})", bn["exp_cycles"]]),
+        row([f"bottleneck: max rtl_cycles ({bn['node']})", bn["exp_cycles"]]),
         row(["interval / bottleneck", rep["interval_ratio"]]),
         row(["latency: first input beat → first output beat", rep["latency_first_beat"]]),
         row(["latency: first input beat → frame 0 complete at every output", rep["latency_first_frame"]]),

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from golden.cycles import exp_cycles
+from golden.cycles import rtl_cycles
 from golden.errors import GoldenError
 from golden.execute import load_model, topo_order
 from golden.node import NodeView
@@ -32,6 +32,7 @@ from golden.streams import (
     out_width,
 )
 from golden.vectors import FORMAT as VECTORS_FORMAT
+from golden.vectors import VERSION as VECTORS_VERSION
 from sim.layers import FIFO_REG_DEPTH_MAX, layer_of, unsupported_reason
 
 MEMORIES = {"WEIGHT_FILE": "weights", "THRESH_FILE": "thresholds"}  # rom parameter -> manifest memory
@@ -182,7 +183,7 @@ def attach_vectors(
             return problem
     listed = int(entry.get("exp_cycles_per_frame", plan.exp_cycles))
     if listed != plan.exp_cycles:
-        return f"manifest exp_cycles_per_frame {listed} != golden.cycles.exp_cycles {plan.exp_cycles}"
+        return f"manifest exp_cycles_per_frame {listed} != golden.cycles.rtl_cycles {plan.exp_cycles}"
     return ""
 
 
@@ -194,6 +195,11 @@ def load_manifest(hw_dir: Path, vectors_dir: Path) -> dict:
     manifest = json.loads(path.read_text())
     if manifest.get("format") != VECTORS_FORMAT:
         raise GoldenError(f"{path} is not a golden vector manifest (format {manifest.get('format')!r})")
+    if manifest.get("version") != VECTORS_VERSION:
+        raise GoldenError(
+            f"{path} is version {manifest.get('version')!r} of the vector format, this hwcsp writes and "
+            f"reads version {VECTORS_VERSION}; write the vectors again"
+        )
     digest = hashlib.sha256((Path(hw_dir) / "model.hw.onnx").read_bytes()).hexdigest()
     if manifest.get("graph_sha256") != digest:
         raise GoldenError(
@@ -227,7 +233,7 @@ def plan_graph(hw_dir: Path, vectors_dir: Path, edges_only: bool = False) -> tup
         if plan.unsupported:
             continue
         plan.inputs, plan.outputs = golden_ports(view)
-        plan.exp_cycles = int(exp_cycles(view))
+        plan.exp_cycles = int(rtl_cycles(view))
         plan.latency_declared = int(b.latency(view))
         plan.first_out = int(b.first_out(view))
         plan.memories = {pname: Path() for pname in b.files(view)}

@@ -36,6 +36,7 @@ from typing import Any
 from golden.errors import GoldenError
 from golden.fsutil import atomic_write
 from golden.vectors import FORMAT as VECTORS_FORMAT
+from golden.vectors import VERSION as VECTORS_VERSION
 from golden.vectors import write_vectors
 from sim.netlist import MAX_FRAMES
 from sim.network import Progress, simulate_network
@@ -63,9 +64,10 @@ def edge_vectors(hw_dir: Path, vectors_dir: Path | None = None, progress: Progre
     digest = hashlib.sha256((hw_dir / "model.hw.onnx").read_bytes()).hexdigest()
     if manifest.is_file():
         m = json.loads(manifest.read_text())
-        if m.get("format") == VECTORS_FORMAT and m.get("graph_sha256") == digest:
+        written = (m.get("format"), m.get("version"), m.get("graph_sha256"))
+        if written == (VECTORS_FORMAT, VECTORS_VERSION, digest):
             return out
-        progress(f"verify: {out} was written for another model.hw.onnx; writing it again")
+        progress(f"verify: {out} was written for another model.hw.onnx or vector format; writing it again")
     progress(f"verify: writing golden vectors of the graph's edges ({VECTOR_FRAMES} frames) to {out}")
     return write_vectors(hw_dir, out, n=VECTOR_FRAMES, seed=0, edges_only=True)
 
@@ -307,7 +309,7 @@ def report_md(r: dict[str, Any]) -> str:
         "",
         row(["", "cycles per frame", "/ estimate", f"frames/s at {r['clk_ns']} ns"]),
         row(["---", "---:", "---:", "---:"]),
-        row([f"estimate (bottleneck, max exp_cycles: {bn_node})", est["interval"], 1, est["fps"]]),
+        row([f"estimate (bottleneck, max rtl_cycles: {bn_node})", est["interval"], 1, est["fps"]]),
         row(["measured (largest interval in the last third)", mea["interval"], mea["ratio"], mea["fps"]]),
         "",
         row(["measure", "cycles"]),

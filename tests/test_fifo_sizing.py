@@ -7,6 +7,7 @@ proven in make test by tests/test_verify.py."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 
 from golden.vectors import write_vectors
 from hls.flow import FlowInputError, HlsRequest, run
+from sim import fifo_sizing
 from sim.fifo_sizing import DEPTHS_FILE, SizingError, size_fifos, steady_interval
 from sim.network import simulate_network
 
@@ -120,10 +122,21 @@ def test_depths_of_another_graph_are_refused(hw_dir, export_copy, tmp_path):
         _ = HlsRequest(export, fifo_depths=tmp_path / "missing.json").variant
 
 
-def test_sizing_refuses_unreachable_buffering(vectors, hw_dir, tmp_path):
-    vec = vectors
-    with pytest.raises(SizingError, match="still needs"):  # 2 beats of what-if FIFO cannot reach it
-        size_fifos(hw_dir, vec, tmp_path, frames=FRAMES, buffering=1e-6, join_buffering=1e-6, progress=quiet)
+def test_two_beat_fifos_reach_the_bottleneck_and_a_miss_is_refused(vectors, hw_dir, tmp_path, monkeypatch):
+    """With 2-beat FIFOs everywhere (the liveness depths of reconvergent paths kept) the test graph
+    reaches its bottleneck: since issue 19 the sliding-window generators absorb the bursts in their
+    rings. A what-if that misses the bottleneck -- made one cycle slower here -- is refused."""
+    tiny = dict(frames=FRAMES, buffering=1e-6, join_buffering=1e-6, progress=quiet)
+    result = size_fifos(hw_dir, vectors, tmp_path / "tiny", **tiny)
+    assert result["interval_whatif"] == result["bottleneck_cycles"]
+    real = fifo_sizing.steady_interval
+    monkeypatch.setattr(fifo_sizing, "steady_interval", lambda rep: (real(rep) or 0) + 1)
+    with pytest.raises(SizingError, match="still needs") as e:
+        size_fifos(hw_dir, vectors, tmp_path / "miss", **tiny)
+    m = re.search(r"still needs (\d+) cycles per frame \(bottleneck (\d+)\)", str(e.value))
+    assert m, str(e.value)
+    needs, bottleneck = map(int, m.groups())
+    assert needs == bottleneck + 1 == result["bottleneck_cycles"] + 1
 
 
 def test_cli_exit_codes(tmp_path):

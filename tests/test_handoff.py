@@ -20,8 +20,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import onnx
 import pytest
 
+from golden.cycles import swg_ring_depth
+from golden.node import NodeView
 from sim.handoff.design import PackageError
 from sim.toolchain import VERILATOR_BIN
 
@@ -135,6 +138,14 @@ def test_memory_inventory_is_the_elaborated_rtl(packages: dict) -> None:
         row = by_path[f"{f['name']}.g_ram.u_ram"]
         assert (row["words"], row["bits"], row["holds"]) == (f["params"]["DEPTH"], f["params"]["WIDTH"],
                                                               "stream FIFO storage")  # fmt: skip
+    # each windowed sliding-window generator's ring at golden.cycles.swg_ring_depth of its node
+    graph = onnx.load(packages["variant"] / "model.hw.onnx").graph
+    views = {n.name: NodeView.from_onnx(n, graph) for n in graph.node}
+    rings = [r for r in inv if r["holds"] == "sliding-window ring buffer"]
+    assert rings
+    for r in rings:
+        (inst,) = [i for i in d["instances"] if r["path"].startswith(i["name"] + ".")]
+        assert (inst["module"], r["words"]) == ("swg", swg_ring_depth(views[inst["node"]])), r
     total = sum(r["total_bits"] for r in inv)
     readme = (pkg / "README.md").read_text()
     assert f"| **all** | **{len(inv)}** | **{total:,}** |".replace(",", " ") in readme

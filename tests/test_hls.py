@@ -14,7 +14,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from golden.cycles import exp_cycles
+from golden.cycles import finn_cycles
 from golden.node import CODEGEN_ATTRS, NodeView
 from golden.streams import folded_in_shape, folded_out_shape
 from hls.flow import FlowInputError, HlsRequest, run
@@ -152,7 +152,7 @@ def test_cycle_model_equals_finn_for_every_node(hw_dir):
     m = load(hw_dir / "model.hw.onnx")
     checked = 0
     for n in m.graph.node:
-        ours = exp_cycles(NodeView.from_onnx(n, m.graph))
+        ours = finn_cycles(NodeView.from_onnx(n, m.graph))
         theirs = int(getCustomOp(n).get_exp_cycles())
         if n.op_type.startswith(("StreamingDataWidthConverter", "StreamingFIFO")):
             assert theirs == 0  # FINN has no model for these; ours counts beats

@@ -352,3 +352,19 @@ def test_weight_words_by_hand() -> None:
     w = np.array([[1, -1], [-2, 3]])
     node = NodeView.make("MVAU", dict(MW=2, MH=2, SIMD=2, PE=1, weightDataType="INT4"), inits={1: w})
     assert [hex(x) for x in mvau_weight_words(node)] == ["0xe1", "0x3f"]
+
+
+def test_thresholds_outside_the_input_range_are_refused() -> None:
+    """FINN's Thresholding RTL compares as the input type: thresholds lie in [min, max + 1]."""
+
+    def node(t: list[list[int]], idt: str = "UINT4") -> NodeView:
+        attrs = dict(NumChannels=2, PE=1, numSteps=2, inputDataType=idt, weightDataType="INT6",
+                     outputDataType="UINT2")  # fmt: skip
+        return NodeView.make("Thresholding_rtl", attrs, inits={1: np.array(t)})
+
+    assert len(threshold_words(node([[0, 16], [3, 4]]))) == 2  # max + 1 is allowed
+    with pytest.raises(GoldenError, match=r"1 threshold\(s\) outside \[0, 16\] for input UINT4, e.g. -1"):
+        threshold_words(node([[-1, 5], [3, 4]]))
+    with pytest.raises(GoldenError, match=r"outside \[0, 16\].* e.g. 17"):
+        threshold_words(node([[0, 5], [3, 17]]))
+    assert len(threshold_words(node([[-8, 8], [0, 1]], "INT4"))) == 2

@@ -54,11 +54,11 @@ def test_layer_record_is_complete(module: str) -> None:
     assert layer.op_types and all(BY_OP_TYPE[op] is layer for op in layer.op_types)
     n_in, n_out = layer.ports
     assert 1 <= n_in <= 4 and 1 <= n_out <= 4
-    # its cycle model is a function of golden.cycles, the one golden.cycles.exp_cycles uses for it
+    # its cycle model is a function of golden.cycles, the one golden.cycles.rtl_cycles uses for it
     assert inspect.getmodule(layer.cycles) is cycles, f"{module}: cycle model not from golden.cycles"
     assert getattr(cycles, layer.cycles.__name__) is layer.cycles
     for op in layer.op_types:
-        assert cycles.CYCLES.get(op, cycles.output_beats_cycles) is layer.cycles, (module, op)
+        assert cycles.RTL_CYCLES.get(op, cycles.output_beats_cycles) is layer.cycles, (module, op)
 
 
 def test_modules_and_tests_are_all_accounted_for() -> None:

@@ -1,9 +1,9 @@
 """RTL ConvolutionInputGenerator (sim/rtl/swg.sv) against golden.
 
 Kernels 1, 2 and 3, strides 1 and 2, standard and depthwise (Pool-feeding) beat order, channel
-counts 3, 24 and 27 with SIMD < C and SIMD = C. The frame interval must equal FINN's
-ConvolutionInputGenerator_rtl cycle model exactly (golden.cycles.exp_cycles), in both its
-"default" (K > 1) and "parallel" (1x1, or parallel_window=1: a whole window per beat) styles.
+counts 3, 24 and 27 with SIMD < C and SIMD = C. The frame interval must equal the RTL's cycle
+model exactly (golden.cycles.rtl_cycles: max(input beats, output beats)), in both the "default"
+(K > 1) and "parallel" (1x1, or parallel_window=1: a whole window per beat) styles.
 The frame size is an HDL parameter: frame size B (two more image rows) is a second build, run
 under Icarus, and must show the same latency.
 """
@@ -27,6 +27,10 @@ CASES: dict[str, Make] = {
     "k3s1_c27_simd3_uint4": lambda h: nodes.swg((h, 6), (3, 3), (1, 1), 27, 3, "UINT4"),
     # 3x3 stride 2, SIMD = C, signed
     "k3s2_c24_simd24_int8": lambda h: nodes.swg((h, 7), (3, 3), (2, 2), 24, 24, "INT8"),
+    # 3x3 stride 1 on an 18-wide image with one fold: the frame end needs both windows in the ring
+    "k3s1_w18_c4_simd4_uint4": lambda h: nodes.swg((h, 18), (3, 3), (1, 1), 4, 4, "UINT4"),
+    # 1x3 kernel, vertical stride 2: whole rows skipped between output rows
+    "k1x3s2x1_c3_simd1_uint4": lambda h: nodes.swg((h, 9), (1, 3), (2, 1), 3, 1, "UINT4"),
     # 2x2 stride 2 depthwise (the max-pool feeder), channel folds interleave with the window
     "k2s2_dw_c24_simd8_uint4": lambda h: nodes.swg((h, 6), (2, 2), (2, 2), 24, 8, "UINT4", 1),
     # 2x2 stride 2 on an odd width: read block > write block (input-bound slots)

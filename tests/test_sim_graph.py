@@ -94,8 +94,8 @@ def test_sim_graph_catches_errors(
     hex_path.write_text("\n".join(lines) + "\n")
 
     # The FIFO's cycle model (golden.cycles, and the manifest's copy of it) says one cycle more.
-    real = sim.plan.exp_cycles
-    monkeypatch.setattr(sim.plan, "exp_cycles", lambda v: real(v) + (v.name == slow["name"]))
+    real = sim.plan.rtl_cycles
+    monkeypatch.setattr(sim.plan, "rtl_cycles", lambda v: real(v) + (v.name == slow["name"]))
     nodes[slow["name"]]["exp_cycles_per_frame"] += 1
     (bad / "manifest.json").write_text(json.dumps(manifest))
 

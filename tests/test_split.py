@@ -12,7 +12,7 @@ import onnx
 import pytest
 from onnx import helper
 
-from golden.cycles import exp_cycles
+from golden.cycles import rtl_cycles
 from golden.node import NodeView
 from hls.constants import MAX_STREAM_BITS
 from hls.flow import HlsRequest, run
@@ -80,7 +80,7 @@ def test_split_choices_are_legal_and_only_where_plain_folding_costs_more(hw_dir)
             assert s.mh_a % s.pe_a == 0 and (mh - s.mh_a) % s.pe_b == 0
             assert s.mh_a % s.cat_simd == 0 and (mh - s.mh_a) % s.cat_simd == 0
             assert c.cost == (s.pe_a + s.pe_b) * s.simd
-            assert c.cycles == max(exp_cycles(x) for x in split_views(v, s))
+            assert c.cycles == max(rtl_cycles(x) for x in split_views(v, s))
             # the fewest PEs any fold reaching these cycles can have
             fold = max(s.mh_a // s.pe_a, (mh - s.mh_a) // s.pe_b)
             assert s.pe_a + s.pe_b == math.ceil(mh / fold)

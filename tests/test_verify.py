@@ -111,7 +111,7 @@ def test_hls_report_shows_the_measured_interval_of_its_graph(verified: dict) -> 
     md = (v / "report" / "report.md").read_text()
     m = rep["measured"]
     assert f"**{m['interval']} cycles/frame = {m['ratio']} × the estimate" in md
-    assert f"verdict **{rep['verdict']}**" in md and "(estimate: the cycle model" in md
+    assert f"verdict **{rep['verdict']}**" in md and "(estimate: the hwcsp RTL cycle model" in md
     stale = json.loads((v / "report" / REPORT_JSON).read_text()) | {"graph_sha256": "0" * 64}
     (v / "report" / REPORT_JSON).write_text(json.dumps(stale))
     try:

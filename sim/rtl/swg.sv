@@ -11,12 +11,16 @@
 //
 // Three implementations, chosen as FINN's ConvolutionInputGenerator_rtl does:
 //  * a 1x1 kernel uses swg_pointwise (the "parallel" style: every input beat is
-//    kept or dropped, frame = input beats + 2 cycles);
+//    kept or dropped);
 //  * a larger kernel with PARALLEL (FINN's parallel_window=1) uses swg_parallel
 //    (the "parallel" style: one whole window of K_H*K_W*SIMD elements per output
-//    beat, ordered (kh, kw, simd); frame = input beats + 2 cycles);
-//  * every other kernel uses swg_window (the "default" style: a line buffer and
-//    FINN's frame schedule, buffer_min_size + OFM_H * max(write, read block)).
+//    beat, ordered (kh, kw, simd));
+//  * every other kernel uses swg_window (the "default" style: a ring buffer whose
+//    input and output sides run independently, frames overlapping).
+// At full rate a frame takes max(input beats, output beats) cycles in every style
+// (golden.cycles.swg_rtl_cycles); FINN's formula for its own RTL
+// (golden.cycles.swg_cycles) adds 2 in the parallel style and the buffer preload and
+// per-row padding in the default style.
 module swg #(
     parameter int IFM_H = 4,
     parameter int IFM_W = 4,

@@ -9,8 +9,8 @@
 // shift register of (K_W-1)*CF beats per row. When (y, x) is the bottom-right pixel of
 // a window on the stride grid, the window (K_H*K_W taps of SIMD elements, ordered
 // (kh, kw, simd), tap 0 in the LSBs) goes to the output register slice in the
-// same cycle. After the last beat of a frame the input pauses for two cycles, so a
-// frame takes exactly FINN's IFM_H*IFM_W*CF + 2 cycles at full rate.
+// same cycle. Frames follow each other without a gap, so a frame takes exactly
+// IFM_H*IFM_W*CF cycles at full rate (FINN's formula for this style adds 2).
 //
 // Line delays read one address ahead: the word at address a is read when the beat
 // before it is accepted and held in the RAM's read register until beat a arrives
@@ -44,7 +44,6 @@ module swg_parallel #(
   localparam int YW = $clog2(IFM_H + 1);
   localparam int SXW = (S_W > 1) ? $clog2(S_W) : 1;
   localparam int SYW = (S_H > 1) ? $clog2(S_H) : 1;
-  localparam int FRAME_GAP = 2;
 
   // ---------------------------------------------------------------- position
   logic [FW-1:0] f;
@@ -53,15 +52,13 @@ module swg_parallel #(
   logic [SXW-1:0] xs;  // (x - (K_W-1)) mod S_W, once x >= K_W-1
   logic [SYW-1:0] ys;  // (y - (K_H-1)) mod S_H, once y >= K_H-1
   logic [AW-1:0] a;  // line delay address of the next beat
-  logic [1:0] gap;  // frame gap cycles still to wait
   logic primed;  // the read of address `a` has been issued
-  logic corner, skid_ready, take, last_beat, x_last, y_last;
+  logic corner, skid_ready, take, x_last, y_last;
 
   assign x_last    = (x == XW'(IFM_W - 1));
   assign y_last    = (y == YW'(IFM_H - 1));
-  assign last_beat = (f == FW'(CF - 1)) && x_last && y_last;
   assign corner    = (x >= XW'(K_W - 1)) && (xs == '0) && (y >= YW'(K_H - 1)) && (ys == '0);
-  assign s_ready   = primed && (gap == '0) && (!corner || skid_ready);
+  assign s_ready   = primed && (!corner || skid_ready);
   assign take      = s_valid && s_ready;
 
   function automatic logic [AW-1:0] next_addr(input logic [AW-1:0] p);
@@ -76,14 +73,11 @@ module swg_parallel #(
       xs     <= '0;
       ys     <= '0;
       a      <= '0;
-      gap    <= '0;
       primed <= 1'b0;
     end else begin
       primed <= 1'b1;
-      if (gap != '0) gap <= gap - 1'b1;
       if (take) begin
         a <= next_addr(a);
-        if (last_beat) gap <= 2'(FRAME_GAP);
         if (f != FW'(CF - 1)) begin
           f <= f + 1'b1;
         end else begin
@@ -147,7 +141,7 @@ module swg_parallel #(
   ) u_out (
       .clk    (clk),
       .rst_n  (rst_n),
-      .s_valid(s_valid && corner && primed && gap == '0),
+      .s_valid(s_valid && corner && primed),
       .s_ready(skid_ready),
       .s_data (window),
       .m_valid(m_valid),

@@ -3,8 +3,8 @@
 //
 // A 1x1 window is a single pixel, so no buffer is needed: input beats of pixels on
 // the stride grid (row % S_H == 0, column % S_W == 0) pass through, the others are
-// dropped. After the last beat of a frame the input pauses for two cycles, which
-// makes a frame take exactly FINN's input beats + 2 cycles.
+// dropped. Frames follow each other without a gap: a frame takes exactly its input
+// beats (FINN's formula for this style says input beats + 2).
 module swg_pointwise #(
     parameter int IFM_H = 4,
     parameter int IFM_W = 4,
@@ -27,20 +27,17 @@ module swg_pointwise #(
   localparam int YW = $clog2(IFM_H + 1);
   localparam int SXW = (S_W > 1) ? $clog2(S_W) : 1;
   localparam int SYW = (S_H > 1) ? $clog2(S_H) : 1;
-  localparam int FRAME_GAP = 2;
 
   logic [FW-1:0] f;
   logic [XW-1:0] x;
   logic [YW-1:0] y;
   logic [SXW-1:0] xs;  // x % S_W
   logic [SYW-1:0] ys;  // y % S_H
-  logic [1:0] gap;  // cycles of frame gap still to wait
-  logic keep, skid_ready, take, last_beat;
+  logic keep, skid_ready, take;
 
   assign keep      = (xs == '0) && (ys == '0);
-  assign s_ready   = (gap == '0) && (!keep || skid_ready);
+  assign s_ready   = !keep || skid_ready;
   assign take      = s_valid && s_ready;
-  assign last_beat = (f == FW'(CF - 1)) && (x == XW'(IFM_W - 1)) && (y == YW'(IFM_H - 1));
 
   always_ff @(posedge clk) begin
     if (!rst_n) begin
@@ -49,11 +46,7 @@ module swg_pointwise #(
       y   <= '0;
       xs  <= '0;
       ys  <= '0;
-      gap <= '0;
-    end else if (gap != '0) begin
-      gap <= gap - 1'b1;
     end else if (take) begin
-      if (last_beat) gap <= 2'(FRAME_GAP);
       if (f != FW'(CF - 1)) begin
         f <= f + 1'b1;
       end else begin
@@ -73,7 +66,7 @@ module swg_pointwise #(
   ) u_out (
       .clk    (clk),
       .rst_n  (rst_n),
-      .s_valid(s_valid && keep && gap == '0),
+      .s_valid(s_valid && keep),
       .s_ready(skid_ready),
       .s_data (s_data),
       .m_valid(m_valid),

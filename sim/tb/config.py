@@ -23,7 +23,7 @@ class FrameSet:
     name: str
     inputs: dict[str, list[int]]
     outputs: dict[str, list[int]]
-    exp_cycles: int  # golden.cycles.exp_cycles of the node: the steady-state frame interval
+    exp_cycles: int  # golden.cycles.rtl_cycles of the node: the steady-state frame interval
     # Latency is measured from the first accepted input beat to output beat `first_out` of the
     # first output port: normally 0, later when leading output beats depend on no input
     # (FMPadding's top rows).

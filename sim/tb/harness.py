@@ -6,7 +6,7 @@ A test describes a layer by its FINN node (`golden.node.NodeView`); everything e
   `golden.ops.run_node`, both put into wire order by `golden.streams.to_beats` and packed with
   `golden.packing.pack`; weights and thresholds written with `golden.memlayout` + `write_hex`;
 * the HDL parameters come from the module's record (sim/layers.py);
-* the cycle model is `golden.cycles.exp_cycles`;
+* the cycle model is `golden.cycles.rtl_cycles`;
 * one simulator build per HDL parameter set (cached under build/sim/), one simulator run per
   build in which the cocotb tests of sim/tb/stream_tests.py run every stall pattern, the timing
   measurement and the reset test.
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from golden.cycles import exp_cycles
+from golden.cycles import rtl_cycles
 from golden.node import NodeView
 from golden.ops import run_node
 from golden.packing import pack
@@ -90,7 +90,7 @@ def make_frame(node: NodeView, rng: np.random.Generator, name: str) -> FrameSet:
         dt = out_dtype(node, ind)
         wire = to_beats(node, y, ind, output=True)
         outputs[f"out{ind}_V"] = pack(wire, dt.bits, out_elems_per_beat(node, ind), dt.signed)
-    return FrameSet(name=name, inputs=inputs, outputs=outputs, exp_cycles=int(exp_cycles(node)))
+    return FrameSet(name=name, inputs=inputs, outputs=outputs, exp_cycles=int(rtl_cycles(node)))
 
 
 # ---------------------------------------------------------------------------------------------
