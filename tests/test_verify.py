@@ -156,6 +156,19 @@ def test_vectors_of_another_graph_exit_2_with_one_line(verified: dict, tmp_path:
     assert len(lines) == 1 and "another model.hw.onnx" in lines[0], p.stderr
 
 
+def test_vectors_of_an_older_format_exit_2_with_one_line(verified: dict, tmp_path: Path) -> None:
+    """Version 1 manifests listed FINN's cycle model per node; they are refused, not misread."""
+    old = tmp_path / "old"
+    shutil.copytree(verified["variant"] / EDGE_VECTORS, old)
+    m = json.loads((old / "manifest.json").read_text())
+    m["version"] = 1
+    (old / "manifest.json").write_text(json.dumps(m))
+    p = _verify(verified["root"], "--vectors", str(old))
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "version 1 of the vector format" in lines[0], p.stderr
+
+
 def test_report_bytes_are_reproducible(verified: dict) -> None:
     report = verified["variant"] / "report"
     assert verified["second"].returncode == verified["first"].returncode, verified["second"].stderr
