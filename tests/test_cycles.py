@@ -164,14 +164,14 @@ def test_swg_rtl_cycles_all_geometries() -> None:
 
 
 def test_swg_ring_depth_is_needed() -> None:
-    """The check can fail: with FINN's buffer_min_size as the ring depth, many geometries take
+    """The check can fail: with FINN's buffer_min_size as the ring depth, most geometries take
     longer than max(input, output beats) -- the model's exactness rests on the depth."""
     slower = 0
     for g in _geometries()[::100]:
         _, w, kh, kw, _, _, cf, _ = g
         iv = _swg_window_intervals(g, ((kh - 1) * w + kw) * cf)
         slower += max(iv) > rtl_cycles(_swg_view(g))
-    assert slower > 10
+    assert slower > len(_geometries()[::100]) // 2  # 153 of 234
 
 
 def test_rtl_cycles_vs_finn_by_hand() -> None:
