@@ -77,12 +77,19 @@ class StreamDepth:
 
 
 def _window_buffer(attrs: dict) -> int:
-    """Pixels a sliding-window generator holds ahead of its next window (sim/rtl/swg_window.sv)."""
+    """Pixels a sliding-window generator takes ahead of the first window that needs its oldest one.
+
+    The schedule frees input pixel q - buf when the first window needing pixel q - buf starts; the
+    RTL (sim/rtl/swg_window.sv) frees a beat only once the last window touching it is under way,
+    up to buffer_min_size beats later. Its ring of golden.cycles.swg_ring_depth beats is therefore
+    credited less one buffer_min_size."""
     kh, kw = attrs["ConvKernelDim"]
     if kh == kw == 1:
         return 1
-    view = NodeView.make("ConvolutionInputGenerator_rtl", attrs)
-    return swg_ring_depth(view) // (int(attrs["IFMChannels"]) // int(attrs["SIMD"]))
+    cf = int(attrs["IFMChannels"]) // int(attrs["SIMD"])
+    w = int(attrs["IFMDim"][1])
+    buf_min = ((kh - 1) * w + kw) * cf
+    return (swg_ring_depth(NodeView.make("ConvolutionInputGenerator_rtl", attrs)) - buf_min) // cf
 
 
 @dataclass

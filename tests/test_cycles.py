@@ -165,7 +165,8 @@ def test_swg_rtl_cycles_all_geometries() -> None:
 
 def test_swg_ring_depth_is_needed() -> None:
     """The check can fail: with FINN's buffer_min_size as the ring depth, most geometries take
-    longer than max(input, output beats) -- the model's exactness rests on the depth."""
+    longer than max(input, output beats) -- the model's exactness rests on the depth. (The depth is
+    sufficient, not minimal: benchmarks/RESULTS.md, issue 19.)"""
     slower = 0
     for g in _geometries()[::100]:
         _, w, kh, kw, _, _, cf, _ = g

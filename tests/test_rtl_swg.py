@@ -31,13 +31,19 @@ CASES: dict[str, Make] = {
     "k3s1_w18_c4_simd4_uint4": lambda h: nodes.swg((h, 18), (3, 3), (1, 1), 4, 4, "UINT4"),
     # 1x3 kernel, vertical stride 2: whole rows skipped between output rows
     "k1x3s2x1_c3_simd1_uint4": lambda h: nodes.swg((h, 9), (1, 3), (2, 1), 3, 1, "UINT4"),
+    # one window per row (OFM_W = 1)
+    "k3s2_ofmw1_c6_simd2_uint4": lambda h: nodes.swg((h, 4), (3, 3), (2, 2), 6, 2, "UINT4"),
+    # stride 3: one row of windows at frame size A (OFM_H = 1), two at B
+    "k3s3_c4_simd4_uint4": lambda h: nodes.swg((h, 9), (3, 3), (3, 3), 4, 4, "UINT4"),
+    # kernel smaller than the stride, depthwise: rows and columns skipped
+    "k2s3_dw_c6_simd3_uint4": lambda h: nodes.swg((h, 8), (2, 2), (3, 3), 6, 3, "UINT4", 1),
     # 2x2 stride 2 depthwise (the max-pool feeder), channel folds interleave with the window
     "k2s2_dw_c24_simd8_uint4": lambda h: nodes.swg((h, 6), (2, 2), (2, 2), 24, 8, "UINT4", 1),
     # 2x2 stride 2 on an odd width: read block > write block (input-bound slots)
     "k2s2_c3_simd1_odd_uint8": lambda h: nodes.swg((h, 7), (2, 2), (2, 2), 3, 1, "UINT8"),
     # 2x2 stride 1 depthwise (YOLO-tiny's stride-1 max pool after its 0,0,1,1 pad)
     "k2s1_dw_c24_simd24_uint4": lambda h: nodes.swg((h, 5), (2, 2), (1, 1), 24, 24, "UINT4", 1),
-    # 1x1 stride 2 (parallel style: input beats + 2)
+    # 1x1 stride 2 (parallel style: one cycle per input beat)
     "k1s2_c27_simd9_int4": lambda h: nodes.swg((h, 5), (1, 1), (2, 2), 27, 9, "INT4"),
     # 1x1 stride 1
     "k1s1_c3_simd3_uint8": lambda h: nodes.swg((h, 4), (1, 1), (1, 1), 3, 3, "UINT8"),
