@@ -15,7 +15,6 @@ scheduled as FINN's formula) and of the working tree (both sides streaming, fram
 from __future__ import annotations
 
 import argparse
-import re
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from golden.cycles import finn_cycles, rtl_cycles
 from golden.node import NodeView
+from sim.area import FLOP, parse_macros, parse_stat
 from sim.layers import LAYERS, sources
 from sim.toolchain import hdl_literal
 
@@ -63,17 +63,13 @@ def _synth(srcs: list[Path], params: dict, work: Path) -> dict[str, int]:
     ]
     (work / "synth.ys").write_text("\n".join(lines) + "\n")
     subprocess.run(["yosys", "-q", "-s", str(work / "synth.ys")], check=True, capture_output=True)
-    stat = (work / "stat.txt").read_text().split("=== swg ===", 1)[-1]
-    cells = {t: int(n) for t, n in re.findall(r"^\s+(\S+)\s+(\d+)\s*$", stat, flags=re.M)}
-    logic = {t: n for t, n in cells.items() if t != "ram_1r1w"}
-    ram = (work / "ram.il").read_text()
-    depth = [int(v) for v in re.findall(r"parameter (?:signed )?\\DEPTH (\d+)", ram)]
-    width = [int(v) for v in re.findall(r"parameter (?:signed )?\\WIDTH (\d+)", ram)]
+    logic = {t: n for t, n in parse_stat((work / "stat.txt").read_text(), "swg").items() if t != "ram_1r1w"}
+    ring = parse_macros((work / "ram.il").read_text(), "")
     return {
         "cells": sum(logic.values()),
-        "flops": sum(n for t, n in logic.items() if re.search(r"DFF", t, re.I)),
-        "ring_words": sum(depth),
-        "ring_bits": sum(d * w for d, w in zip(depth, width, strict=True)),
+        "flops": sum(n for t, n in logic.items() if FLOP.search(t)),
+        "ring_words": sum(words for _, words, _ in ring),
+        "ring_bits": sum(words * width for _, words, width in ring),
     }
 
 

@@ -94,6 +94,14 @@ def swg_rtl_cycles(node: NodeView) -> int:
     return max(ifm_h * ifm_w * cf, ofm_h * ofm_w * k_h * k_w * cf)
 
 
+def swg_buffer_min(node: NodeView) -> int:
+    """FINN's buffer_min_size in beats (dilation 1): one window's span, first beat to last."""
+    k_h, k_w = ints(node, "ConvKernelDim")
+    _, ifm_w = ints(node, "IFMDim")
+    cf = int(attr(node, "IFMChannels")) // int(attr(node, "SIMD"))
+    return ((k_h - 1) * ifm_w + k_w) * cf
+
+
 def swg_ring_depth(node: NodeView) -> int:
     """Beats in sim/rtl/swg_window.sv's ring buffer (its localparam D), for the default style.
 
@@ -101,14 +109,12 @@ def swg_ring_depth(node: NodeView) -> int:
     shorter than the stride): at the end of a frame or row the window being emitted and the next
     one must both be resident. It is enough that neither side of the RTL waits in steady state,
     which is what makes `swg_rtl_cycles` exact (tests/test_cycles.py checks it beat by beat)."""
-    simd, ifm_ch = int(attr(node, "SIMD")), int(attr(node, "IFMChannels"))
-    k_h, k_w = ints(node, "ConvKernelDim")
+    k_h, _ = ints(node, "ConvKernelDim")
     _, ifm_w = ints(node, "IFMDim")
     stride_h, _ = ints(node, "Stride", [1, 1])
-    cf = ifm_ch // simd
-    buf_min = ((k_h - 1) * ifm_w + k_w) * cf
+    cf = int(attr(node, "IFMChannels")) // int(attr(node, "SIMD"))
     skipped = (stride_h - 1 + (1 if k_h < stride_h else 0)) * ifm_w * cf
-    return 2 * buf_min + skipped
+    return 2 * swg_buffer_min(node) + skipped
 
 
 def swg_impl_style(node: NodeView) -> str:

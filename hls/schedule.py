@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
-from golden.cycles import rtl_cycles, swg_ring_depth
+from golden.cycles import rtl_cycles, swg_buffer_min, swg_ring_depth
 from golden.node import NodeView, decode_attr, split_op_type
 from hls.fifo import FORKS, JOINS, PixelMaps
 
@@ -86,10 +86,8 @@ def _window_buffer(attrs: dict) -> int:
     kh, kw = attrs["ConvKernelDim"]
     if kh == kw == 1:
         return 1
-    cf = int(attrs["IFMChannels"]) // int(attrs["SIMD"])
-    w = int(attrs["IFMDim"][1])
-    buf_min = ((kh - 1) * w + kw) * cf
-    return (swg_ring_depth(NodeView.make("ConvolutionInputGenerator_rtl", attrs)) - buf_min) // cf
+    view = NodeView.make("ConvolutionInputGenerator_rtl", attrs)
+    return (swg_ring_depth(view) - swg_buffer_min(view)) // (int(attrs["IFMChannels"]) // int(attrs["SIMD"]))
 
 
 @dataclass

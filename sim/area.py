@@ -40,7 +40,7 @@ from golden.errors import GoldenError
 SMALL_MEMORY_BITS = 4096
 
 MACROS = {"rom": "rom", "ram_1r1w": "ram"}  # library module -> kind in the report
-_FLOP = re.compile(r"DFF|LATCH|\$_SR_", re.IGNORECASE)
+FLOP = re.compile(r"DFF|LATCH|\$_SR_", re.IGNORECASE)
 
 
 class AreaError(GoldenError):
@@ -165,13 +165,13 @@ def _script(g: Group, prefix: str, sources: list[str], work: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _parse_stat(text: str, top: str) -> dict[str, int]:
+def parse_stat(text: str, top: str) -> dict[str, int]:
     """Cell type -> count of the top module's `stat` section."""
     section = text.split(f"=== {top} ===", 1)[-1].split("===", 1)[0]
     return {t: int(n) for t, n in re.findall(r"^\s+(\S+)\s+(\d+)\s*$", section, flags=re.M)}
 
 
-def _parse_macros(text: str, prefix: str) -> list[tuple[str, int, int]]:
+def parse_macros(text: str, prefix: str) -> list[tuple[str, int, int]]:
     """(kind, words, width) of each memory cell in an RTLIL dump (`parameter [signed] \\DEPTH 272`)."""
     out = []
     for typ, body in re.findall(r"^\s*cell \\?(\S+) \S+\n(.*?)^\s*end\b", text, flags=re.M | re.S):
@@ -215,11 +215,11 @@ def synth_group(g: Group, pkg: Path, prefix: str, sources: list[str], work: Path
         g.error = (msgs or [f"yosys exited {p.returncode}"])[0] + f" (see {work / 'yosys.log'})"
         return g
     top = prefix + g.module
-    by_type = _parse_stat((work / "stat.txt").read_text(), top)
+    by_type = parse_stat((work / "stat.txt").read_text(), top)
     logic = {t: n for t, n in by_type.items() if not t.startswith(prefix)}  # black boxes are not logic
     g.cells = sum(logic.values())
-    g.flops = sum(n for t, n in logic.items() if _FLOP.search(t))
-    for kind, words, width in sorted(_parse_macros((work / "macros.il").read_text(), prefix)):
+    g.flops = sum(n for t, n in logic.items() if FLOP.search(t))
+    for kind, words, width in sorted(parse_macros((work / "macros.il").read_text(), prefix)):
         mem = {"kind": kind, "words": words, "width": width, "bits": words * width}
         if mem["bits"] < small_bits:
             g.small_memories.append(mem)

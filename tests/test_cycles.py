@@ -16,6 +16,7 @@ import pytest
 from golden.cycles import finn_cycles, rtl_cycles, swg_impl_style, swg_ring_depth
 from golden.errors import GoldenError
 from golden.node import NodeView
+from sim.tb import nodes
 
 try:
     from golden_helpers.cases import ALL_CASES, DWC_CASES, FIFO_CASES, SWG_CASES, Case
@@ -142,11 +143,7 @@ def _geometries() -> list[tuple[int, ...]]:
 
 def _swg_view(geom: tuple[int, ...]) -> NodeView:
     h, w, kh, kw, sh, sw, cf, dw = geom
-    attrs = dict(
-        IFMDim=[h, w], OFMDim=[(h - kh) // sh + 1, (w - kw) // sw + 1], ConvKernelDim=[kh, kw],
-        Stride=[sh, sw], IFMChannels=2 * cf, SIMD=2, depthwise=dw, inputDataType="UINT4",
-    )  # fmt: skip
-    return NodeView.make("ConvolutionInputGenerator_rtl", attrs)
+    return nodes.swg((h, w), (kh, kw), (sh, sw), 2 * cf, 2, "UINT4", dw)
 
 
 def _check_swg_geometries(geoms: list[tuple[int, ...]]) -> None:

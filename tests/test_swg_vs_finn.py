@@ -24,7 +24,7 @@ import pytest
 
 from golden.cycles import finn_cycles, rtl_cycles
 from golden.node import NodeView
-from golden.streams import in_width
+from golden.streams import in_width, n_in_beats, n_out_beats
 from sim.layers import LAYERS, sources
 from sim.tb import nodes
 from sim.toolchain import hdl_literal, tool_env
@@ -100,17 +100,6 @@ endmodule
 """
 
 
-def _beats(node: NodeView) -> tuple[int, int]:
-    """Input and output beats per frame."""
-    a = node.attrs
-    h, w = a["IFMDim"]
-    oh, ow = a["OFMDim"]
-    kh, kw = a["ConvKernelDim"]
-    cf = a["IFMChannels"] // a["SIMD"]
-    taps = 1 if a["parallel_window"] else kh * kw
-    return h * w * cf, oh * ow * taps * cf
-
-
 def _finn_rtl(finn: Finn, node: NodeView, out: Path) -> tuple[list[Path], str, int]:
     """FINN's generated RTL of `node`: sources, top module, TDATA width of its output."""
     a = dict(node.attrs)
@@ -139,7 +128,7 @@ def _measure(
     hdl: list[Path], top: str, params: str, iw: int, ow: int, node: NodeView, work: Path
 ) -> list[int]:
     """Steady-state cycles per frame (intervals between the last beats of frames 2..FRAMES)."""
-    beats_in, beats_out = _beats(node)
+    beats_in, beats_out = n_in_beats(node), n_out_beats(node)
     work.mkdir(parents=True, exist_ok=True)
     bench = work / "bench.sv"
     cap = 4 * FRAMES * max(beats_in, beats_out) + 10_000
