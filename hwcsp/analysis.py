@@ -1,7 +1,8 @@
 """Parameters, BFLOPs, MACs and CIO, measured on the built module with forward hooks.
 
 Conventions (paper, darknet 2019): BFLOPs = 2*MACs of convolutions + k^2*C*Hout*Wout of max
-pooling; route/concat/split, upsample, shortcut/add and global pooling count 0. Parameters:
+and (local) average pooling; route/concat/split, upsample, shortcut/add and global pooling
+count 0. Parameters:
 "imagenet" = conv and FC weights only; "coco" = every float of a darknet weights file (weights,
 biases, BatchNorm gamma/beta/mean/var). CIO (HarDNet): input + output feature-map elements of
 every layer that reads and writes feature maps (conv, pooling); joins and splits are free.
@@ -13,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from hwcsp.graph import Conv, MaxPool
+from hwcsp.graph import AvgPool, Conv, MaxPool
 from hwcsp.net import CSPNet, layer_key
 
 
@@ -116,8 +117,8 @@ def analyze(net: CSPNet, size: int) -> ModelStats:
             macs = params * outs[2] * outs[3]
             flops = 2 * macs
             cio = _numel(ins) + _numel(outs)
-        elif n.op == "maxpool":
-            p: MaxPool = n.attrs
+        elif n.op in ("maxpool", "avgpool"):
+            p: MaxPool | AvgPool = n.attrs
             flops = p.k * p.k * outs[1] * outs[2] * outs[3]
             cio = _numel(ins) + _numel(outs)
         rows.append(LayerRow(n.name, n.op, ins, outs, macs, flops, params, params_all, cio))

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hwcsp.graph import ArchitectureError, Conv, Graph, MaxPool, Output, Split, Upsample
+from hwcsp.darknet_cfg import cfg_graph
+from hwcsp.graph import ArchitectureError, AvgPool, Conv, Graph, MaxPool, Output, Split, Upsample
 
 FUSIONS = ("csp", "first", "last", "none")
+LAYERS = ("plain", "twoway")
 
 
 @dataclass(frozen=True)
@@ -30,16 +32,43 @@ class PlainStage:
 
 @dataclass(frozen=True)
 class CSPDenseStage:
-    """Cross-stage-partial dense stage. ``m`` = 0 is the b-variant's single 1x1 conv."""
+    """Cross-stage-partial dense stage. ``m`` = 0 is the b-variant's single 1x1 conv.
+
+    ``layer`` is the dense layer: "plain" (one 3x3 conv of ``growth``) or "twoway" (PeleeNet's
+    two-way layer: a 1x1 -> 3x3 branch and a 1x1 -> 3x3 -> 3x3 branch of growth/2 each, their
+    1x1 convs ``bottleneck`` x growth/2 wide)."""
 
     cout: int
     m: int
     growth: int
     gamma: float = 0.5  # share of the input channels that bypasses the dense block (part1)
     fusion: str = "csp"
+    layer: str = "plain"
+    bottleneck: int = 1
+    # close with a 2x2/2 average pool (PeleeNet's transitions); with CSP fusion the pool comes
+    # between the concat and the transition, which then runs at the pooled resolution
+    pool: bool = False
 
     def expand(self, b: _Builder, name: str, x: str, w: float, tap: int | None):
         return _csp_stage(b, name, x, self, w, tap)
+
+
+@dataclass(frozen=True)
+class PeleeStem:
+    """PeleeNet's stem block (stride 4): a 3x3/2 conv, then a 1x1 -> 3x3/2 branch beside a
+    2x2/2 maxpool, concatenated (both in the first conv's quantizer group) and fused by a 1x1."""
+
+    cout: int = 32
+    stride: int = 4
+
+    def expand(self, b: _Builder, x: str, w: float) -> str:
+        c = channels(self.cout, w)
+        s1 = b.conv("stem", x, c, 3, "stem", role="first", stride=2)
+        r = b.conv("stem.reduce", s1, channels(self.cout // 2, w), 1, "stem.reduce")
+        d = b.conv("stem.down", r, c, 3, "stem", stride=2)
+        p = b.keep("stem.pool", "maxpool", s1, MaxPool(2, 2))
+        cat = b.join("stem.cat", "concat", [d, p])
+        return b.conv("stem.fuse", cat, c, 1, "stem.fuse")
 
 
 @dataclass(frozen=True)
@@ -91,13 +120,31 @@ class PRNHead:
         _prn_head(b, self, feats, taps, w)
 
 
+DOWNSAMPLES = ("maxpool", "stage")
+
+
+@dataclass(frozen=True)
+class CfgArch:
+    """A network written as Darknet cfg text (``hwcsp.darknet_cfg`` reads it): the models with a
+    public cfg, whose text the tests compare with the public files."""
+
+    text: str
+    head: ClassifierHead = ClassifierHead()
+
+    def graph(self, width: float, num_classes: int | None) -> Graph:
+        return cfg_graph(self.text, width, num_classes)
+
+
 @dataclass(frozen=True)
 class Arch:
-    stem: int  # channels of the 3x3 stride-1 stem conv
+    stem: int | PeleeStem  # channels of the 3x3 stride-1 stem conv, or a stem record
     stages: tuple[PlainStage | CSPDenseStage, ...]
     head: ClassifierHead | PRNHead
     tail: tuple[PoolResidual, ...] = ()  # layers after the last stage, before the head
     pool_last: bool = True  # maxpool before the last stage
+    # "maxpool": a 2x2/2 maxpool before each stage (Darknet Reference); "stage": the stages
+    # downsample themselves (PeleeNet's average-pooling transitions, ``CSPDenseStage.pool``)
+    downsample: str = "maxpool"
 
 
 def channels(c: int, width: float) -> int:
@@ -140,11 +187,22 @@ class _Builder:
 
 def _csp_stage(b: _Builder, name: str, x: str, s: CSPDenseStage, w: float, tap: int | None):
     """Returns (output tensor, partial tap or None). Dense layers join the input's group."""
+    if s.fusion not in FUSIONS:
+        raise ArchitectureError(f"stage '{name}': unknown fusion '{s.fusion}' (one of {FUSIONS})")
+    if s.layer not in LAYERS:
+        raise ArchitectureError(f"stage '{name}': unknown dense layer '{s.layer}' (one of {LAYERS})")
+    if s.pool and tap is not None:
+        raise ArchitectureError(f"stage '{name}': a pooling stage has no partial-residual tap")
+    out, t = _csp_stage_body(b, name, x, s, w, tap)
+    if s.pool and not (s.fusion == "csp" and s.m):  # csp pools before its transition
+        out = b.keep(f"{name}.pool", "avgpool", out, AvgPool(2, 2))
+    return out, t
+
+
+def _csp_stage_body(b: _Builder, name: str, x: str, s: CSPDenseStage, w: float, tap: int | None):
     gin, gout = b.grp[x], f"{name}"
     cin = b.ch[x]
     cout, growth = channels(s.cout, w), channels(s.growth, w)
-    if s.fusion not in FUSIONS:
-        raise ArchitectureError(f"stage '{name}': unknown fusion '{s.fusion}' (one of {FUSIONS})")
     if s.m == 0:
         return b.final_conv(f"{name}.t", x, cout, 1, gout, tap)
     if s.fusion == "none":
@@ -157,10 +215,13 @@ def _csp_stage(b: _Builder, name: str, x: str, s: CSPDenseStage, w: float, tap: 
         for j, c in enumerate((c1, cin - c1)):
             b.ch[f"{sp}:{j}"], b.grp[f"{sp}:{j}"] = c, gin
         part1, feats = f"{sp}:0", f"{sp}:1"
-    # Dense block as a chain: x_{j+1} = concat(x_j, layer_j(x_j)) keeps every fork two-way.
+    # Dense block as a chain: x_{j+1} = concat(x_j, layer_j(x_j)) keeps every fork small.
     for j in range(s.m):
-        d = b.conv(f"{name}.d{j}", feats, growth, 3, gin)
-        feats = b.join(f"{name}.cat{j}", "concat", [feats, d])
+        if s.layer == "twoway":
+            feats = _two_way_layer(b, f"{name}.d{j}", feats, s, w, gin)
+        else:
+            d = b.conv(f"{name}.d{j}", feats, growth, 3, gin)
+            feats = b.join(f"{name}.cat{j}", "concat", [feats, d])
     if s.fusion == "none":
         return b.final_conv(f"{name}.t", feats, cout, 1, gout, tap)
     if s.fusion == "first":
@@ -171,7 +232,21 @@ def _csp_stage(b: _Builder, name: str, x: str, s: CSPDenseStage, w: float, tap: 
         return b.join(f"{name}.fuse", "concat", [part1, pt]), None
     pt = b.conv(f"{name}.pt", feats, b.ch[feats], 1, gin)
     cat = b.join(f"{name}.fuse", "concat", [part1, pt])
+    if s.pool:
+        cat = b.keep(f"{name}.pool", "avgpool", cat, AvgPool(2, 2))
     return b.final_conv(f"{name}.t", cat, cout, 1, gout, tap)
+
+
+def _two_way_layer(b: _Builder, p: str, x: str, s: CSPDenseStage, w: float, gin: str) -> str:
+    """PeleeNet's two-way dense layer: concat(x, 3x3(1x1(x)), 3x3(3x3(1x1(x))))."""
+    half = channels(s.growth // 2, w)
+    inner = channels(s.bottleneck * s.growth // 2, w)
+    a = b.conv(f"{p}a.reduce", x, inner, 1, f"{p}a")
+    a = b.conv(f"{p}a.conv", a, half, 3, gin)
+    c = b.conv(f"{p}b.reduce", x, inner, 1, f"{p}b")
+    c = b.conv(f"{p}b.conv1", c, half, 3, f"{p}b")
+    c = b.conv(f"{p}b.conv2", c, half, 3, gin)
+    return b.join(f"{p}.cat", "concat", [x, a, c])
 
 
 def _prn_head(b: _Builder, h: PRNHead, feats: dict[int, str], taps: dict[int, str], w: float):
@@ -202,10 +277,12 @@ def _prn_head(b: _Builder, h: PRNHead, feats: dict[int, str], taps: dict[int, st
         route, stride = c3, stride // 2
 
 
-def build_graph(arch: Arch, width: float = 1.0, num_classes: int | None = None) -> Graph:
+def build_graph(arch: Arch | CfgArch, width: float = 1.0, num_classes: int | None = None) -> Graph:
     """Expand an ``Arch`` at a width multiplier into a validated-later ``Graph``."""
     if width <= 0:
         raise ArchitectureError(f"width must be positive, got {width}")
+    if isinstance(arch, CfgArch):
+        return arch.graph(width, num_classes)
     b = _Builder(width)
     b.g.add("input", "input")
     b.ch["input"], b.grp["input"] = 3, "input"
@@ -213,13 +290,17 @@ def build_graph(arch: Arch, width: float = 1.0, num_classes: int | None = None) 
     if num_classes is not None:
         head = type(head)(**{**head.__dict__, "num_classes": num_classes})
     need_tap = head.taps(width)
-    x = b.conv("stem", "input", channels(arch.stem, width), 3, "stem", role="first")
-    feats: dict[int, str] = {1: x}
+    if arch.downsample not in DOWNSAMPLES:
+        raise ArchitectureError(f"unknown downsample '{arch.downsample}' (one of {DOWNSAMPLES})")
+    if isinstance(arch.stem, int):
+        x, stride = b.conv("stem", "input", channels(arch.stem, width), 3, "stem", role="first"), 1
+    else:
+        x, stride = arch.stem.expand(b, "input", width), arch.stem.stride
+    feats: dict[int, str] = {stride: x}
     taps: dict[int, str] = {}
-    stride = 1
     for i, st in enumerate(arch.stages):
         last = i == len(arch.stages) - 1
-        if not last or arch.pool_last:
+        if arch.downsample == "maxpool" and (not last or arch.pool_last):
             x = b.keep(f"pool{stride * 2}", "maxpool", x, MaxPool(2, 2))
             stride *= 2
         name = f"s{stride}"
@@ -228,6 +309,8 @@ def build_graph(arch: Arch, width: float = 1.0, num_classes: int | None = None) 
         feats[stride] = x
         if tap is not None:
             taps[stride] = tap
+        if getattr(st, "pool", False):
+            stride *= 2
     for j, t in enumerate(arch.tail):
         p = b.keep(f"tail{j}.pool", "maxpool", x, MaxPool(2, 1, (0, 1, 0, 1)))
         c = b.conv(f"tail{j}.conv", p, b.ch[x], t.k, b.grp[x])

@@ -31,42 +31,51 @@ EXIT_USER = 2
 EXIT_NOT_IMPLEMENTED = 3
 
 
-def _paper() -> dict:
-    return json.loads((Path(__file__).parent / "data" / "paper_tables.json").read_text())
-
-
-def paper_row(name: str) -> dict | None:
-    """The paper's numbers for a model; detectors count all floats, classifiers the weights."""
-    d = _paper()
-    for table, convention in (("coco_detectors", "all floats"), ("imagenet", "weights")):
-        for r in d[table]:
-            if r["model"] == name:
-                return {**{k: r[k] for k in ("params_M", "bflops", "size")}, "convention": convention}
-    return None
-
-
 # ----------------------------------------------------------------------------- analysis
 def cmd_models(args) -> int:
     from hwcsp.analysis import model_stats
+    from hwcsp.paper import paper_row
     from hwcsp.registry import get_entry, list_models
 
     rows = []
     for name in list_models():
         e = get_entry(name)
         s = model_stats(name, e.paper_size).summary()
-        rows.append({**s, "task": e.task, "paper": paper_row(name)})
+        p = paper_row(name)
+        paper = None
+        if p is not None:
+            dev = p.deviations(s["params_M"], s["params_all_M"], s["bflops"])
+            paper = {
+                "table": p.table,
+                "params_M": p.params_M,
+                "bflops": p.bflops,
+                "size": p.size,
+                "convention": p.convention,
+                "deviation": dev,
+                "tolerance": e.tolerance,
+                "within": all(abs(v) <= e.tolerance for v in dev.values()),
+            }
+        rows.append({**s, "task": e.task, "paper": paper})
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
     print(
-        f"{'model':<24}{'task':<10}{'size':>5}{'params M':>10}{'all M':>8}{'BFLOPs':>8}{'CIO M':>8}   paper"
+        f"{'model':<24}{'task':<10}{'size':>5}{'params M':>10}{'all M':>8}{'BFLOPs':>8}{'CIO M':>8}"
+        f"   {'paper (params, BFLOPs)':<34}{'deviation':>16}  tol"
     )
     for r in rows:
         p = r["paper"]
-        ref = f"{p['params_M']:.2f}M ({p['convention']}) / {p['bflops']:.3f}" if p else "-"
+        ref, dev, tol = "-", "", ""
+        if p:
+            params = f"{p['params_M']:.2f}M {p['convention']}" if p["params_M"] is not None else "-"
+            ref = f"{params} / {p['bflops']:.3f} ({p['table']})"
+            d = p["deviation"]
+            dev = f"{100 * d['params']:+.1f}% " if "params" in d else "- "
+            dev += f"{100 * d['bflops']:+.1f}%"
+            tol = f"{100 * p['tolerance']:.0f}% {'ok' if p['within'] else 'OUTSIDE'}"
         print(
             f"{r['model']:<24}{r['task']:<10}{r['size']:>5}{r['params_M']:>10.3f}{r['params_all_M']:>8.3f}"
-            f"{r['bflops']:>8.3f}{r['cio_M']:>8.2f}   {ref}"
+            f"{r['bflops']:>8.3f}{r['cio_M']:>8.2f}   {ref:<34}{dev:>16}  {tol}"
         )
     return 0
 

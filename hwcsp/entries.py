@@ -9,18 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hwcsp.arch import Arch, ClassifierHead
+from hwcsp.arch import Arch, CfgArch, ClassifierHead
 
 
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
-    fn: Callable[[], Arch]
+    fn: Callable[[], Arch | CfgArch]
     paper_size: int  # input size of the paper's table row
     doc: str
+    tolerance: float = 0.02  # of params and BFLOPs against the paper's row (tests/test_analysis.py)
 
     @property
-    def arch(self) -> Arch:
+    def arch(self) -> Arch | CfgArch:
         return self.fn()
 
     @property
@@ -31,12 +32,12 @@ class ModelEntry:
 REGISTRY: dict[str, ModelEntry] = {}
 
 
-def register_model(name: str, paper_size: int):
-    def deco(fn: Callable[[], Arch]):
+def register_model(name: str, paper_size: int, tolerance: float = 0.02):
+    def deco(fn: Callable[[], Arch | CfgArch]):
         if name in REGISTRY:
             raise ValueError(f"model '{name}' registered twice")
         doc = (fn.__doc__ or "").strip()
-        REGISTRY[name] = ModelEntry(name, fn, paper_size, doc)
+        REGISTRY[name] = ModelEntry(name, fn, paper_size, doc, tolerance)
         return fn
 
     return deco

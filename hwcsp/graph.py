@@ -12,7 +12,7 @@ from typing import Literal
 
 from hwcsp.errors import UserError
 
-Op = Literal["input", "conv", "maxpool", "split", "concat", "add", "upsample", "gap", "output"]
+Op = Literal["input", "conv", "maxpool", "avgpool", "split", "concat", "add", "upsample", "gap", "output"]
 ACTIVATIONS = ("relu", "linear")
 
 
@@ -30,7 +30,10 @@ class Conv:
     groups: int = 1
     act: str = "relu"
     bn: bool = True
-    group: str = ""  # activation-quantizer group ("" for linear outputs)
+    # Activation-quantizer group. A ReLU output is unsigned in its group; a linear output with a
+    # group is signed with one more bit at the group's scale (a residual branch feeding an add);
+    # a linear output without one ("") is unquantized and may only feed an output.
+    group: str = ""
     wbits: int | None = None  # None: the model's default weight width
     role: str = "hidden"  # "first", "hidden" or "head" (detection/classification output)
 
@@ -40,6 +43,14 @@ class MaxPool:
     k: int = 2
     stride: int = 2
     pad: tuple[int, int, int, int] = (0, 0, 0, 0)  # left, right, top, bottom (zero padding)
+
+
+@dataclass(frozen=True)
+class AvgPool:
+    """k x k average pooling, no padding: exact integers as floor(sum / k^2) (k a power of two)."""
+
+    k: int = 2
+    stride: int = 2
 
 
 @dataclass(frozen=True)
@@ -66,7 +77,7 @@ class Node:
     name: str
     op: Op
     inputs: list[str] = field(default_factory=list)
-    attrs: Conv | MaxPool | Split | Upsample | Output | None = None
+    attrs: Conv | MaxPool | AvgPool | Split | Upsample | Output | None = None
 
 
 @dataclass
@@ -106,7 +117,7 @@ class Graph:
         for n in self.nodes:
             ins = [stride[i.split(":")[0]] for i in n.inputs]
             s = max(ins, default=1)
-            if isinstance(n.attrs, Conv | MaxPool):
+            if isinstance(n.attrs, Conv | MaxPool | AvgPool):
                 s *= n.attrs.stride
             elif isinstance(n.attrs, Upsample):
                 s = max(1, s // n.attrs.scale)

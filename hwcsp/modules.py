@@ -9,11 +9,13 @@ from __future__ import annotations
 import brevitas.nn as qnn
 import torch
 import torch.nn.functional as F
+from brevitas.inject.enum import FloatToIntImplType
+from brevitas.quant.scaled_int import TruncTo8bit
 from brevitas.quant_tensor import IntQuantTensor, QuantTensor
 from torch import nn
 
 from hwcsp.graph import Conv
-from hwcsp.quant import ActQuant, BiasQuant, HeadWeightQuant, InputQuant, WeightQuant
+from hwcsp.quant import ActQuant, BiasQuant, HeadWeightQuant, InputQuant, SignedActQuant, WeightQuant
 
 
 def _value(x):
@@ -115,7 +117,19 @@ class Split(nn.Module):
 
 
 class Concat(nn.Module):
+    """Channel concat. Codes of one scale but mixed signedness (a signed residual branch beside
+    ReLU outputs) are joined in the widest signed type: the integers are unchanged."""
+
     def forward(self, *xs):
+        if (
+            all(isinstance(x, IntQuantTensor) for x in xs)
+            and len({(float(x.bit_width), bool(x.signed)) for x in xs}) > 1
+        ):
+            signed = any(bool(x.signed) for x in xs)
+            bits = max(float(x.bit_width) + (0 if x.signed or not signed else 1) for x in xs)
+            v = torch.cat([x.value for x in xs], dim=1)
+            f = xs[0]
+            return IntQuantTensor(v, f.scale, f.zero_point, torch.tensor(bits), signed, f.training)
         return torch.cat(list(xs), dim=1)
 
 
@@ -133,6 +147,27 @@ class Upsample(nn.Module):
         return self.up(x)
 
 
+class _FloorTrunc(TruncTo8bit):
+    """Truncation of a pooled sum back to the input's width: floor(sum / k^2), same scale."""
+
+    float_to_int_impl_type = FloatToIntImplType.FLOOR
+
+
+class AvgPool(nn.Module):
+    """k x k average pooling. Quantized, the exact integer floor(sum / k^2) of the codes at the
+    input's scale and width (Brevitas' truncating average pool): a shift in hardware."""
+
+    def __init__(self, k: int, stride: int, bits: int | None):
+        super().__init__()
+        if bits is None:
+            self.pool = nn.AvgPool2d(k, stride)
+        else:
+            self.pool = qnn.TruncAvgPool2d(k, stride, trunc_quant=_FloorTrunc, bit_width=bits)
+
+    def forward(self, x):
+        return self.pool(x)
+
+
 class GlobalAvgPool(nn.Module):
     def forward(self, x):
         return _value(x).mean(dim=(2, 3), keepdim=True)
@@ -148,6 +183,20 @@ def make_act(bits: int | None) -> nn.Module:
     if bits is None:
         return nn.ReLU()
     return qnn.QuantReLU(act_quant=ActQuant, bit_width=bits, return_quant_tensor=True)
+
+
+def make_signed_act(bits: int | None, relu: nn.Module) -> nn.Module:
+    """A residual branch's signed quantizer: ``bits`` + 1 wide, sharing the learned scale of its
+    group's ReLU quantizer ``relu`` (the same parameter), so the add that joins them is exact."""
+    if bits is None:
+        return Identity()
+    q = qnn.QuantIdentity(act_quant=SignedActQuant, bit_width=bits + 1, return_quant_tensor=True)
+    _scaling(q).value = _scaling(relu).value  # a signed b+1-bit threshold equals the unsigned b-bit one
+    return q
+
+
+def _scaling(act: nn.Module):
+    return act.act_quant.fused_activation_quant_proxy.tensor_quant.scaling_impl
 
 
 def make_input_quant(quant: bool) -> nn.Module:

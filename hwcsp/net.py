@@ -6,7 +6,7 @@ import torch
 from brevitas.quant_tensor import QuantTensor
 from torch import nn
 
-from hwcsp.graph import ACTIVATIONS, ArchitectureError, Conv, Graph, MaxPool, Split, Upsample
+from hwcsp.graph import ACTIVATIONS, ArchitectureError, AvgPool, Conv, Graph, MaxPool, Split, Upsample
 from hwcsp.modules import (
     Add,
     Concat,
@@ -15,11 +15,17 @@ from hwcsp.modules import (
     Identity,
     make_act,
     make_input_quant,
+    make_signed_act,
+)
+from hwcsp.modules import (
+    AvgPool as AvgPoolModule,
 )
 from hwcsp.modules import MaxPool as MaxPoolModule
 from hwcsp.modules import Split as SplitModule
 from hwcsp.modules import Upsample as UpsampleModule
-from hwcsp.quant import QuantConfig
+from hwcsp.quant import INPUT_BITS, QuantConfig
+
+MIN_GROUP_CHANNELS = 4  # below that a grouped convolution is all but depthwise
 
 
 def layer_key(name: str) -> str:
@@ -69,8 +75,13 @@ def _infer(graph: Graph) -> tuple[dict[str, int], dict[str, str]]:
                 raise ArchitectureError(f"layer '{n.name}': groups={s.groups} does not divide the channels")
             if s.act == "relu" and not s.group:
                 raise ArchitectureError(f"layer '{n.name}': ReLU output needs an activation group")
-            ch[n.name], group[n.name] = s.cout, (s.group if s.act == "relu" else "")
-        elif n.op in ("maxpool", "upsample"):
+            if s.groups > 1 and cin // s.groups < MIN_GROUP_CHANNELS:
+                raise ArchitectureError(
+                    f"layer '{n.name}': {cin // s.groups} input channels per group (groups={s.groups}); "
+                    f"grouped convolution needs at least {MIN_GROUP_CHANNELS}"
+                )
+            ch[n.name], group[n.name] = s.cout, s.group  # linear + group: signed at the group's scale
+        elif n.op in ("maxpool", "avgpool", "upsample"):
             ch[n.name], group[n.name] = ch[ins[0]], group[ins[0]]
         elif n.op == "split":
             sp: Split = n.attrs
@@ -131,6 +142,11 @@ class CSPNet(nn.Module):
             elif n.op == "maxpool":
                 p: MaxPool = n.attrs
                 self.layers[k] = MaxPoolModule(p.k, p.stride, p.pad)
+            elif n.op == "avgpool":
+                a: AvgPool = n.attrs
+                g = groups[n.inputs[0]]
+                bits = (INPUT_BITS if g == "input" else qcfg.act_bits(g)) if self.quant else None
+                self.layers[k] = AvgPoolModule(a.k, a.stride, bits)
             elif n.op == "split":
                 self.layers[k] = SplitModule(n.attrs.sizes)
             elif n.op == "concat":
@@ -149,6 +165,10 @@ class CSPNet(nn.Module):
             if self.quant:  # the pooled classifier features keep 8 bits
                 bits = 8 if _is_gap(graph, g) else qcfg.act_bits(g)
             self.acts[layer_key(g)] = make_act(bits)
+        self.signed_acts = nn.ModuleDict()
+        for g in sorted({groups[n.name] for n in graph.nodes if _signed(n)}):
+            bits = qcfg.act_bits(g) if self.quant else None
+            self.signed_acts[layer_key(g)] = make_signed_act(bits, self.acts[layer_key(g)])
         self._groups = groups
         self._classifier = [n.attrs.kind for n in graph.outputs()] == ["logits"]
 
@@ -162,6 +182,14 @@ class CSPNet(nn.Module):
 
     def _quantizes(self, n) -> bool:
         return (n.op == "conv" and n.attrs.act == "relu") or n.op in ("add", "gap")
+
+    def _act(self, n):
+        """The quantizer ``n``'s output goes through (None: it keeps its input's codes)."""
+        if self._quantizes(n):
+            return self.acts[layer_key(self._groups[n.name])]
+        if _signed(n):
+            return self.signed_acts[layer_key(self._groups[n.name])]
+        return None
 
     def forward(self, x: torch.Tensor, taps: dict | None = None):
         env: dict[str, object] = {}
@@ -178,8 +206,9 @@ class CSPNet(nn.Module):
                 y = args[0]
             else:
                 y = mod(*args)
-            if self._quantizes(n):
-                y = self.acts[layer_key(self._groups[n.name])](y)
+            act = self._act(n)
+            if act is not None:
+                y = act(y)
             env[n.name] = y
             if taps is not None:
                 taps[n.name] = y
@@ -188,6 +217,11 @@ class CSPNet(nn.Module):
         if self._classifier:
             return outs[0].flatten(1)
         return outs
+
+
+def _signed(n) -> bool:
+    """A linear convolution with an activation group: a signed residual branch."""
+    return n.op == "conv" and n.attrs.act == "linear" and bool(n.attrs.group)
 
 
 def _is_gap(graph: Graph, name: str) -> bool:

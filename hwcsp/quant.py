@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from brevitas.core.function_wrapper.ops_ste import RoundSte
 from brevitas.inject.enum import FloatToIntImplType, ScalingImplType
-from brevitas.quant.base import PerTensorPoTScaling8bit, UintQuant
+from brevitas.quant.base import IntQuant, PerTensorPoTScaling8bit, UintQuant
 from brevitas.quant.fixed_point import Int8WeightPerChannelFixedPoint, Int8WeightPerTensorFixedPoint
 from brevitas.quant.scaled_int import Int32Bias
 from brevitas.quant.solver.act import ActQuantSolver
@@ -37,6 +37,15 @@ class InputQuant(UintQuant, PerTensorPoTScaling8bit, ActQuantSolver):
 
 class ActQuant(UintQuant, PerTensorPoTScaling8bit, ActQuantSolver):
     """Unsigned activation codes with one learned power-of-two scale, FLOOR rounding."""
+
+    scaling_impl_type = ScalingImplType.PARAMETER
+    scaling_init = 1.0
+    restrict_value_float_to_int_impl = RoundSte
+    float_to_int_impl_type = FloatToIntImplType.FLOOR
+
+
+class SignedActQuant(IntQuant, PerTensorPoTScaling8bit, ActQuantSolver):
+    """A residual branch's signed codes (no ReLU): the scale of its group, FLOOR rounding."""
 
     scaling_impl_type = ScalingImplType.PARAMETER
     scaling_init = 1.0

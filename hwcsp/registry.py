@@ -22,7 +22,7 @@ class InputSizeError(UserError, ValueError):
 
 def _load() -> None:
     # Importing the model modules runs their @register_model decorators.
-    from hwcsp.models import cspdensenet, darknet  # noqa: F401
+    from hwcsp.models import cspdensenet, darknet, pelee, resnet  # noqa: F401
 
 
 def list_models(task: str | None = None) -> list[str]:

@@ -86,3 +86,57 @@ def test_per_layer_rows_add_up():
     pools = [r for r in s.rows if r.op == "maxpool"]
     assert all(r.flops == 4 * r.out_shape[1] * r.out_shape[2] * r.out_shape[3] for r in pools)
     assert all(r.flops == 0 for r in s.rows if r.op in ("concat", "split", "add", "upsample"))
+
+
+# Rows we do not reproduce, each with the reason (RESULTS.md, issue 13). xfail(strict): a fix that
+# brings one within tolerance fails here until it is taken off this list.
+KNOWN_OUTSIDE = {
+    "cspdensenet-ref": "reconstruction -5.3% BFLOPs; the paper's own detector rows imply 0.835",
+    "csppeleenet-csp-g25": "+2.7% BFLOPs",
+    "csppeleenet-first-g25": "fusion first as Fig. 3(c): +12% BFLOPs",
+    "csppeleenet-first-g50": "fusion first as Fig. 3(c): +21% BFLOPs",
+    "csppeleenet-first-g75": "fusion first as Fig. 3(c): +32% BFLOPs",
+    "csppeleenet-last-g50": "fusion last as Fig. 3(d): -4.5% BFLOPs",
+    "csppeleenet-last-g75": "fusion last as Fig. 3(d): -8.0% BFLOPs",
+}
+
+
+def _with_paper_rows() -> list:
+    from hwcsp import list_models
+    from hwcsp.paper import paper_row
+
+    out = []
+    for name in list_models():
+        if paper_row(name) is None:
+            continue
+        marks = [pytest.mark.xfail(strict=True, reason=KNOWN_OUTSIDE[name])] if name in KNOWN_OUTSIDE else []
+        out.append(pytest.param(name, marks=marks))
+    return out
+
+
+@pytest.mark.parametrize("name", _with_paper_rows())
+def test_counts_are_within_the_tolerance_of_the_paper_row(name):
+    from hwcsp.paper import paper_row
+    from hwcsp.registry import get_entry
+
+    e, row = get_entry(name), paper_row(name)
+    s = model_stats(name, e.paper_size)
+    assert row.size == e.paper_size
+    ours_params = s.params_all if row.convention == "all floats" else s.params
+    assert rel(s.bflops, row.bflops) <= e.tolerance
+    if row.params_M is not None:
+        assert rel(ours_params / 1e6, row.params_M) <= e.tolerance
+
+
+def test_table1_grid_is_pelee_with_gamma_and_fusion():
+    """The grid differs from PeleeNet only inside the stages: stem and classifier are shared, and
+    more bypass (gamma) always means fewer BFLOPs."""
+    base = model_stats("peleenet", 224)
+    for fusion in ("first", "last", "csp"):
+        flops = [model_stats(f"csppeleenet-{fusion}-g{g}", 224).bflops for g in (25, 50, 75)]
+        assert flops[0] > flops[1] > flops[2]
+    grid = model_stats("csppeleenet-csp-g50", 224)
+    assert [r.params for r in grid.rows if r.name.startswith("stem")] == [
+        r.params for r in base.rows if r.name.startswith("stem")
+    ]
+    assert grid.bflops == model_stats("csppeleenet", 224).bflops

@@ -23,11 +23,23 @@ def test_models_json_lists_every_model_with_counts_and_paper_rows():
     r = hwcsp("models", "--json")
     assert r.returncode == 0, r.stderr
     rows = {m["model"]: m for m in json.loads(r.stdout)}
-    assert len(rows) == 9
+    assert len(rows) == 25  # tests/test_zoo.py pins the names
     prn = rows["cspdensenet-ref-prn"]
-    assert prn["size"] == 320 and prn["paper"]["params_M"] == 3.97
+    assert prn["size"] == 320 and prn["paper"]["params_M"] == 3.97 and prn["paper"]["within"]
     assert abs(prn["bflops"] - prn["paper"]["bflops"]) / prn["paper"]["bflops"] < 0.02
     assert rows["darknet-ref"]["task"] == "classify" and rows["darknet-ref"]["size"] == 256
+    grid = rows["csppeleenet-csp-g75"]["paper"]  # Table 1 gives BFLOPs only
+    assert grid["table"] == "table1" and grid["params_M"] is None and list(grid["deviation"]) == ["bflops"]
+    dev = (rows["resnext50"]["bflops"] - 10.11) / 10.11
+    assert rows["resnext50"]["paper"]["deviation"]["bflops"] == pytest.approx(dev)
+
+
+def test_models_table_flags_rows_outside_their_tolerance():
+    r = hwcsp("models")
+    assert r.returncode == 0, r.stderr
+    lines = {ln.split()[0]: ln for ln in r.stdout.splitlines()[1:]}
+    assert lines["resnext50"].rstrip().endswith("1% ok")
+    assert "OUTSIDE" in lines["csppeleenet-first-g75"]  # +32% (see RESULTS.md, issue 13)
 
 
 def test_info_prints_the_layer_table_and_writes_the_chart(tmp_path):
@@ -143,7 +155,8 @@ def test_total_stride_of_the_zoo():
     from hwcsp import list_models, model_graph
 
     strides = {name: model_graph(name).total_stride() for name in list_models()}
-    # darknet.cfg: six 2x2/2 maxpools; every other model five stride-2 steps
+    # darknet.cfg: six 2x2/2 maxpools; every other model five stride-2 steps (PeleeNet: a
+    # stride-4 stem and three average pools; ResNet: a 7x7/2 stem, a maxpool, three strided blocks)
     assert strides == {name: 64 if name == "darknet-ref" else 32 for name in list_models()}
 
 

@@ -19,11 +19,23 @@ DETECTORS = [
     "cspdensenet-ref-prn3l",
     "cspdensenetb-ref-prn3l",
 ]
-CLASSIFIERS = ["darknet-ref", "cspdensenet-ref", "cspdensenetb-ref"]
+CLASSIFIERS = [
+    "darknet-ref",
+    "cspdensenet-ref",
+    "cspdensenetb-ref",
+    "peleenet",
+    "csppeleenet",
+    "csppeleenet-ref",
+    "csppeleenetb-ref",
+    "resnet10",
+    "resnext50",
+    "cspresnext50",
+]
+TABLE1 = [f"csppeleenet-{f}-g{g}" for f in ("first", "last", "csp") for g in (25, 50, 75)]
 
 
 def test_registry_lists_every_model():
-    assert sorted(DETECTORS + CLASSIFIERS) == list_models()
+    assert sorted(DETECTORS + CLASSIFIERS + TABLE1) == list_models()
     assert list_models("detect") == sorted(DETECTORS)
 
 
@@ -32,7 +44,7 @@ def test_unknown_model_names_close_matches():
         create_model("darknet-ref-pr")
 
 
-@pytest.mark.parametrize("name", DETECTORS + CLASSIFIERS)
+@pytest.mark.parametrize("name", DETECTORS + CLASSIFIERS + ["csppeleenet-first-g25", "csppeleenet-last-g75"])
 def test_every_model_runs_float_and_quantized(name):
     torch.manual_seed(0)
     x = torch.rand(2, 3, 64, 64)
@@ -50,7 +62,7 @@ def test_every_model_runs_float_and_quantized(name):
     # the float twin's state dict loads into the quantized model (QAT from a float checkpoint)
     missing, unexpected = q.load_state_dict(f.state_dict(), strict=False)
     assert not unexpected
-    assert all(k.startswith("acts.") or k.endswith("conv.bias") for k in missing)
+    assert all(k.startswith(("acts.", "signed_acts.")) or k.endswith("conv.bias") for k in missing)
 
 
 def test_prn_partial_residual_splits_filters_not_tensors():

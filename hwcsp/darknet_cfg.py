@@ -1,0 +1,401 @@
+"""The one Darknet cfg reader: cfg text -> ``Graph``, with Darknet's layer semantics.
+
+Used by the zoo (models with a public cfg are written as cfg text and read here; the tests check
+that text against the public files) and, later, by users importing their own networks.
+
+Semantics, under the hardware rules (ReLU only, integer joins):
+- ``leaky``, ``mish``, ``swish`` and ``relu`` become ReLU (counts unchanged); ``linear`` stays linear:
+  a linear convolution that feeds anything but the classifier output is a signed residual branch,
+  quantized at the scale of the join it feeds (``hwcsp.graph.Conv``).
+- ``[shortcut]`` adds ``from`` onto the previous layer and applies its activation (ReLU). Darknet
+  allows ``from`` to have fewer channels (added onto the first ones) and a resolution that is a
+  multiple of the previous layer's (every stride-th pixel is added). Both are built from streamable
+  layers: a 1x1 stride-s max pool samples the pixels, and the previous convolution is computed as
+  two convolutions (the first min(C) filters, linear, into the add; the rest, with the shortcut's
+  ReLU, concatenated after it), so no tensor is sliced.
+- ``[route] layers=a,b`` concatenates; ``groups=G group_id=j`` takes channel slice j of G (a split).
+- ``[avgpool]`` is the global average pool, ``[softmax]`` marks the logits output.
+- Quantizer groups: the inputs of every join (and the add's output) share one quantizer.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, replace
+
+from hwcsp.graph import ArchitectureError, Conv, Graph, MaxPool, Output, Split, Upsample
+
+RELU_LIKE = ("leaky", "relu", "mish", "swish", "relu6")
+SUPPORTED = ("net", "convolutional", "maxpool", "avgpool", "route", "shortcut", "softmax", "upsample")
+
+
+class CfgError(ArchitectureError):
+    """A cfg the reader cannot turn into integer hardware; the message names the section."""
+
+
+@dataclass(frozen=True)
+class Section:
+    kind: str
+    options: tuple[tuple[str, str], ...]
+    line: int = 0  # where it starts in the text (1-based), for messages
+
+    def get(self, key: str, default=None):
+        for k, v in self.options:
+            if k == key:
+                return v
+        return default
+
+    def int(self, key: str, default: int | None = None) -> int:
+        v = self.get(key)
+        if v is None:
+            if default is None:
+                raise CfgError(f"[{self.kind}] at line {self.line}: missing '{key}='")
+            return default
+        try:
+            return int(v)
+        except ValueError:
+            raise CfgError(f"[{self.kind}] at line {self.line}: '{key}={v}' is not an integer") from None
+
+    def ints(self, key: str) -> list[int]:
+        v = self.get(key)
+        if v is None:
+            raise CfgError(f"[{self.kind}] at line {self.line}: missing '{key}='")
+        try:
+            return [int(t) for t in v.split(",") if t.strip()]
+        except ValueError:
+            raise CfgError(
+                f"[{self.kind}] at line {self.line}: '{key}={v}' is not a list of integers"
+            ) from None
+
+
+def parse_cfg(text: str) -> list[Section]:
+    """Sections in order; comments (``#``, ``;``) and blank lines dropped, keys lower-cased."""
+    out: list[Section] = []
+    kind, opts, start = None, [], 0
+    for i, raw in enumerate(text.splitlines(), 1):
+        line = re.split(r"[#;]", raw, maxsplit=1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("["):
+            if not line.endswith("]"):
+                raise CfgError(f"line {i}: unterminated section header '{line}'")
+            if kind is not None:
+                out.append(Section(kind, tuple(opts), start))
+            kind, opts, start = line[1:-1].strip().lower(), [], i
+        elif "=" in line:
+            if kind is None:
+                raise CfgError(f"line {i}: option '{line}' before the first [section]")
+            k, v = line.split("=", 1)
+            opts.append((k.strip().lower(), v.strip()))
+        else:
+            raise CfgError(f"line {i}: expected '[section]' or 'key=value', got '{line}'")
+    if kind is not None:
+        out.append(Section(kind, tuple(opts), start))
+    if not out or out[0].kind != "net":
+        raise CfgError("a Darknet cfg starts with a [net] section")
+    return out
+
+
+def format_cfg(sections: list[Section]) -> str:
+    """Cfg text of ``sections`` (the zoo writes its public-cfg models this way)."""
+    blocks = []
+    for s in sections:
+        blocks.append("\n".join([f"[{s.kind}]", *(f"{k}={v}" for k, v in s.options)]))
+    return "\n\n".join(blocks) + "\n"
+
+
+class CfgWriter:
+    """Builds cfg sections in order; the zoo's public-cfg models are written with it."""
+
+    def __init__(self, size: int, channels: int = 3):
+        self.sections = [
+            Section("net", (("height", str(size)), ("width", str(size)), ("channels", str(channels))))
+        ]
+
+    def _add(self, kind: str, **opts) -> CfgWriter:
+        self.sections.append(Section(kind, tuple((k, str(v)) for k, v in opts.items())))
+        return self
+
+    def conv(
+        self, filters: int, size: int = 1, stride: int = 1, act: str = "leaky", groups: int = 1
+    ) -> CfgWriter:
+        opts = {"batch_normalize": 1, "filters": filters, "size": size}
+        if groups > 1:
+            opts["groups"] = groups
+        return self._add("convolutional", **opts, stride=stride, pad=1, activation=act)
+
+    def maxpool(self, size: int = 2, stride: int = 2) -> CfgWriter:
+        return self._add("maxpool", size=size, stride=stride)
+
+    def route(self, *layers: int) -> CfgWriter:
+        return self._add("route", layers=",".join(map(str, layers)))
+
+    def shortcut(self, frm: int) -> CfgWriter:
+        return self._add("shortcut", **{"from": frm}, activation="leaky")
+
+    def classifier(self, classes: int = 1000) -> CfgWriter:
+        self._add("avgpool")
+        self._add("convolutional", filters=classes, size=1, stride=1, pad=1, activation="linear")
+        return self._add("softmax", groups=1)
+
+    def text(self) -> str:
+        return format_cfg(self.sections)
+
+
+def scale_channels(c: int, width: float) -> int:
+    """A channel count at a width multiplier (even, at least 2; as ``hwcsp.arch.channels``)."""
+    return max(2, 2 * round(c * width / 2))
+
+
+def _scaled_groups(groups: int, cin: int, cin_w: int, cout_w: int) -> int:
+    """Keep the channels per group at reduced width: fewer groups, never fewer channels each."""
+    if groups == 1:
+        return 1
+    per = cin // groups
+    g = max(1, cin_w // per)
+    while g > 1 and (cin_w % g or cout_w % g):
+        g -= 1
+    return g
+
+
+class _Reader:
+    def __init__(self, sections: list[Section], width: float, num_classes: int | None):
+        self.sections = sections
+        self.width = width
+        self.num_classes = num_classes
+        self.g = Graph()
+        self.layer: list[str] = []  # darknet layer index -> tensor name
+        self.ch: dict[str, int] = {}
+        self.stride: dict[str, int] = {}
+        self.parent: dict[str, str] = {}  # union-find over quantizer groups
+        self.convs: dict[str, Conv] = {}  # conv tensor -> its spec, groups resolved at the end
+        self.orig_ch: dict[str, int] = {}
+        self.removed: set[str] = set()  # convs computed as two (a shortcut onto fewer channels)
+        self.handlers = {
+            "convolutional": self._convolutional,
+            "maxpool": self._maxpool,
+            "avgpool": self._avgpool,
+            "upsample": self._upsample,
+            "route": self._route,
+            "shortcut": self._shortcut,
+        }
+
+    # ---- quantizer groups
+    def _find(self, x: str) -> str:
+        while self.parent.setdefault(x, x) != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def _union(self, names: list[str]) -> None:
+        roots = [self._find(self._root_of(n)) for n in names]
+        for r in roots[1:]:
+            self.parent[r] = roots[0]
+
+    def _root_of(self, tensor: str) -> str:
+        return tensor.split(":")[0]
+
+    # ---- helpers
+    def _ref(self, s: Section, i: int, offset: int) -> str:
+        j = i + offset if offset < 0 else offset
+        if not 0 <= j < i:
+            raise CfgError(f"[{s.kind}] at line {s.line}: layer {offset} is out of range (this is layer {i})")
+        if self.layer[j] in self.removed:
+            raise CfgError(
+                f"[{s.kind}] at line {s.line}: layer {j} was split for a shortcut onto fewer channels "
+                "and cannot be read again"
+            )
+        return self.layer[j]
+
+    def _tensor(self, name: str, ch: int, stride: int) -> str:
+        self.ch[name], self.stride[name] = ch, stride
+        return name
+
+    def read(self) -> Graph:
+        net = self.sections[0]
+        self.g.in_channels = net.int("channels", 3)
+        prev = self._tensor(self.g.add("input", "input"), self.g.in_channels, 1)
+        self.parent["input"] = "input"
+        body = self.sections[1:]
+        for i, s in enumerate(body):
+            if s.kind not in SUPPORTED:
+                raise CfgError(
+                    f"[{s.kind}] at line {s.line}: not supported (supported: {', '.join(SUPPORTED[1:])})"
+                )
+            if s.kind == "softmax":
+                prev = self._softmax(s, i, prev)
+            else:
+                head = s.kind == "convolutional" and i + 1 < len(body) and body[i + 1].kind == "softmax"
+                prev = self.handlers[s.kind](s, i, prev, head)
+            self.layer.append(prev)
+        return self._finish()
+
+    # ---- sections
+    def _convolutional(self, s: Section, i: int, x: str, head: bool) -> str:
+        k, stride, pad = s.int("size", 1), s.int("stride", 1), s.int("pad", 0)
+        if k > 1 and pad != 1 and s.int("padding", -1) != k // 2:
+            raise CfgError(f"[convolutional] at line {s.line}: only 'same' padding (pad=1) is supported")
+        if s.int("dilation", 1) != 1:
+            raise CfgError(f"[convolutional] at line {s.line}: dilated convolution is not supported")
+        act = s.get("activation", "logistic")
+        if act in RELU_LIKE:
+            act = "relu"
+        elif act != "linear":
+            raise CfgError(
+                f"[convolutional] at line {s.line}: activation '{act}' is not supported "
+                "(ReLU-like or linear only: activations are integer thresholds)"
+            )
+        filters = s.int("filters")
+        cin, cin_orig = self.ch[x], self.orig_ch.get(x, self.ch[x])
+        groups = s.int("groups", 1)
+        if groups > 1 and groups == cin_orig and filters == groups:
+            raise CfgError(f"[convolutional] at line {s.line}: depthwise convolution is not supported")
+        if head and self.num_classes is not None:
+            cout = self.num_classes
+        else:
+            cout = filters if head else scale_channels(filters, self.width)
+        groups = _scaled_groups(groups, cin_orig, cin, cout)
+        bn = s.int("batch_normalize", 0) == 1
+        role = "head" if head else ("first" if x == "input" else "hidden")
+        name = f"conv{i}"
+        spec = Conv(cout, k, stride, groups, act, bn, "", None, role)
+        self.convs[name] = spec
+        self.g.conv(name, x, spec)
+        self.orig_ch[name] = filters
+        return self._tensor(name, cout, self.stride[x] * stride)
+
+    def _maxpool(self, s: Section, i: int, x: str, _head: bool) -> str:
+        if s.get("maxpool_depth") is not None:
+            raise CfgError(f"[maxpool] at line {s.line}: channel max pooling (maxout) is not supported yet")
+        k, stride = s.int("size", 1), s.int("stride", 1)
+        pad = s.int("padding", k - 1)
+        left = pad // 2
+        name = self.g.add(
+            f"maxpool{i}", "maxpool", x, MaxPool(k, stride, (left, pad - left, left, pad - left))
+        )
+        self.orig_ch[name] = self.orig_ch.get(x, self.ch[x])
+        self._union([name, x])
+        return self._tensor(name, self.ch[x], self.stride[x] * stride)
+
+    def _avgpool(self, s: Section, i: int, x: str, _head: bool) -> str:
+        name = self.g.add(f"gap{i}", "gap", x)
+        self.orig_ch[name] = self.orig_ch.get(x, self.ch[x])
+        return self._tensor(name, self.ch[x], self.stride[x])
+
+    def _upsample(self, s: Section, i: int, x: str, _head: bool) -> str:
+        st = s.int("stride", 2)
+        name = self.g.add(f"upsample{i}", "upsample", x, Upsample(st))
+        self.orig_ch[name] = self.orig_ch.get(x, self.ch[x])
+        self._union([name, x])
+        return self._tensor(name, self.ch[x], max(1, self.stride[x] // st))
+
+    def _softmax(self, s: Section, i: int, x: str) -> str:
+        if x not in self.convs or self.convs[x].role != "head":
+            raise CfgError(f"[softmax] at line {s.line}: must follow the classifier's convolution")
+        return self.g.add("logits", "output", x, Output("logits"))
+
+    def _route(self, s: Section, i: int, x: str, _head: bool) -> str:
+        srcs = [self._ref(s, i, o) for o in s.ints("layers")]
+        groups, gid = s.int("groups", 1), s.int("group_id", 0)
+        if len({self.stride[t] for t in srcs}) != 1:
+            raise CfgError(f"[route] at line {s.line}: concatenated layers differ in resolution")
+        if groups > 1:
+            if len(srcs) != 1:
+                raise CfgError(f"[route] at line {s.line}: groups= needs exactly one layer")
+            c = self.ch[srcs[0]]
+            if c % groups:
+                raise CfgError(f"[route] at line {s.line}: {c} channels do not split into {groups} groups")
+            if not 0 <= gid < groups:
+                raise CfgError(f"[route] at line {s.line}: group_id={gid} outside 0..{groups - 1}")
+            name = self.g.add(f"route{i}", "split", srcs[0], Split(tuple([c // groups] * groups)))
+            self.orig_ch[name] = self.orig_ch.get(srcs[0], c) // groups
+            self._union([name, srcs[0]])
+            self._tensor(name, c, self.stride[srcs[0]])
+            return self._tensor(f"{name}:{gid}", c // groups, self.stride[srcs[0]])
+        if len(srcs) == 1:
+            return srcs[0]  # an alias: the layer is read again (a fork)
+        name = self.g.add(f"route{i}", "concat", srcs)
+        self.orig_ch[name] = sum(self.orig_ch.get(t, self.ch[t]) for t in srcs)
+        self._union([name, *srcs])
+        return self._tensor(name, sum(self.ch[t] for t in srcs), self.stride[srcs[0]])
+
+    def _shortcut(self, s: Section, i: int, x: str, _head: bool) -> str:
+        offs = s.ints("from")
+        if len(offs) != 1:
+            raise CfgError(f"[shortcut] at line {s.line}: one 'from' layer only")
+        f = self._ref(s, i, offs[0])
+        act = s.get("activation", "linear")
+        if act not in RELU_LIKE:
+            raise CfgError(
+                f"[shortcut] at line {s.line}: activation '{act}' is not supported "
+                "(the add's output is quantized with a ReLU)"
+            )
+        if s.get("weights_type", "none") != "none":
+            raise CfgError(f"[shortcut] at line {s.line}: weighted shortcuts are not supported")
+        sf, sx = self.stride[f], self.stride[x]
+        if sx % sf:
+            raise CfgError(f"[shortcut] at line {s.line}: 'from' is coarser than the layer it is added to")
+        src = f
+        if sx != sf:  # sample every (sx/sf)-th pixel: a 1x1 window of that stride
+            src = self.g.add(f"shortcut{i}.sample", "maxpool", f, MaxPool(1, sx // sf))
+            self._tensor(src, self.ch[f], sx)
+            self._union([src, f])
+        cf, cx = self.ch[f], self.ch[x]
+        if cf > cx:
+            raise CfgError(
+                f"[shortcut] at line {s.line}: 'from' has more channels ({cf}) than the layer ({cx}); "
+                "dropping channels is not streamable"
+            )
+        name = f"shortcut{i}"
+        if cf == cx:
+            self.g.add(name, "add", [x, src])
+            self._union([name, x, src])
+            self.orig_ch[name] = self.orig_ch.get(x, cx)
+            return self._tensor(name, cx, sx)
+        a, b = self._split_conv(s, x, cf)
+        add = self.g.add(f"{name}.add", "add", [a, src])
+        self._tensor(add, cf, sx)
+        self.g.add(name, "concat", [add, b])
+        self._union([name, add, a, b, src])
+        self.orig_ch[name] = self.orig_ch.get(x, cx)
+        return self._tensor(name, cx, sx)
+
+    def _split_conv(self, s: Section, x: str, first: int) -> tuple[str, str]:
+        """Replace conv ``x`` by two: its first ``first`` filters and the rest (with ReLU)."""
+        spec = self.convs.get(x)
+        if spec is None or spec.act != "linear" or self.g.consumers(x) or self.layer.count(x) > 1:
+            raise CfgError(
+                f"[shortcut] at line {s.line}: adding fewer channels needs the previous layer to be "
+                "a linear convolution read by nothing else"
+            )
+        node = self.g.node(x)
+        self.g.nodes.remove(node)
+        del self.convs[x]
+        self.removed.add(x)
+        a, b = f"{x}a", f"{x}b"
+        self.convs[a] = replace(spec, cout=first)
+        self.convs[b] = replace(spec, cout=spec.cout - first, act="relu")
+        for n in (a, b):
+            self.g.conv(n, node.inputs[0], self.convs[n])
+            self._tensor(n, self.convs[n].cout, self.stride[x])
+        return a, b
+
+    def _finish(self) -> Graph:
+        """Resolve the quantizer groups: a ReLU conv and a linear conv read by more than the
+        output join the group of their tensor's joins (a lone one names its own)."""
+        for n in self.g.nodes:
+            if n.op == "conv":
+                feeds_output = all(c.op == "output" for c in self.g.consumers(n.name))
+                group = "" if n.attrs.act == "linear" and feeds_output else self._find(n.name)
+                n.attrs = replace(n.attrs, group=group)
+        if not self.g.outputs():
+            raise CfgError("the cfg has no output ([softmax] after the classifier's convolution)")
+        return self.g
+
+
+def cfg_graph(text: str, width: float = 1.0, num_classes: int | None = None) -> Graph:
+    """The ``Graph`` of a Darknet cfg at a width multiplier (the classifier keeps its classes)."""
+    if not (width > 0 and math.isfinite(width)):
+        raise CfgError(f"width must be positive, got {width}")
+    return _Reader(parse_cfg(text), width, num_classes).read()

@@ -1,0 +1,46 @@
+"""The paper's numbers for a registered model (``data/paper_tables.json``), and how close we are.
+
+ImageNet rows count conv and FC weights, COCO detector rows every float of a darknet weights
+file (DESIGN.md); Table 1 (the CSPPeleeNet gamma x fusion grid) gives BFLOPs only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class PaperRow:
+    table: str
+    size: int
+    bflops: float
+    params_M: float | None  # None: the table gives no parameter count
+    convention: str  # "weights" or "all floats"
+
+    def deviations(self, params_M: float, params_all_M: float, bflops: float) -> dict[str, float]:
+        """Relative deviation of our counts from the row's (the parameter count in its convention)."""
+        out = {"bflops": (bflops - self.bflops) / self.bflops}
+        if self.params_M is not None:
+            ours = params_all_M if self.convention == "all floats" else params_M
+            out["params"] = (ours - self.params_M) / self.params_M
+        return out
+
+
+@cache
+def tables() -> dict:
+    return json.loads((Path(__file__).parent / "data" / "paper_tables.json").read_text())
+
+
+def paper_row(name: str) -> PaperRow | None:
+    d = tables()
+    for table, convention in (("coco_detectors", "all floats"), ("imagenet", "weights")):
+        for r in d[table]:
+            if r["model"] == name:
+                return PaperRow(table, r["size"], r["bflops"], r["params_M"], convention)
+    for r in d["ablation_table1_csppeleenet"]:
+        if r["model"] == name:
+            return PaperRow("table1", 224, r["bflops"], None, "weights")
+    return None
