@@ -200,6 +200,7 @@ FINN_CYCLES: dict[str, Callable[[NodeView], int]] = {
 # The hwcsp RTL: FINN's formula wherever our module takes exactly that long.
 RTL_CYCLES: dict[str, Callable[[NodeView], int]] = FINN_CYCLES | {
     "ConvolutionInputGenerator": swg_rtl_cycles,
+    "GlobalAccPool": input_beats_cycles,  # no drain loop: the last pixel's beats complete the sums
 }
 
 

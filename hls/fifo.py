@@ -79,6 +79,8 @@ class PixelMaps:
         if base == "UpsampleNearestNeighbour":
             f_h, f_w = ho // hi, wo // wi
             return (r // f_h) * wi + c // f_w
+        if base == "GlobalAccPool":  # its one output pixel needs the whole frame
+            return np.full_like(out_idx, hi * wi - 1)
         if (hi, wi) != (ho, wo):
             raise ValueError(f"{node.name}: no pixel mapping for {base} from {hi}x{wi} to {ho}x{wo}")
         return out_idx

@@ -198,7 +198,7 @@ def folding_units(graph: onnx.GraphProto, split: bool = False) -> list[Unit]:
             g = reduce(math.gcd, [int(x) for x in a["ChannelsPerStream"]])
             dt = a.get("inputDataType") or a.get("inputDataTypes")[0]
             units.append(_simple_unit(n, "SIMD", g, dt))
-        elif base in ("Thresholding", "DuplicateStreams"):
+        elif base in ("Thresholding", "DuplicateStreams", "GlobalAccPool"):
             units.append(_simple_unit(n, "PE", int(a["NumChannels"]), a["inputDataType"]))
         elif base.startswith("Elementwise"):
             ch = int(a["out_shape"][-1]) if "out_shape" in a else int(a["lhs_shape"][-1])

@@ -39,7 +39,10 @@ class LoweringError(UserError, ValueError):
 
 @dataclass
 class Affine:
-    """float = scale * (int + offset); scale and offset per channel (or scalar)."""
+    """float = scale * (int + offset) / div; scale and offset per channel (or scalar).
+
+    ``div`` is an integer divisor that is not a power of two (a global average's H*W): kept
+    apart so that the thresholds that absorb it stay exact."""
 
     name: str  # tensor name in the lowered graph
     scale: np.ndarray
@@ -47,6 +50,7 @@ class Affine:
     bits: int
     signed: bool
     shape: tuple[int, ...]  # NHWC
+    div: int = 1
 
     @property
     def dtype(self) -> str:
@@ -61,6 +65,10 @@ class Affine:
     def require_codes(self, where: str) -> None:
         if np.any(self.offset != 0):
             raise LoweringError(f"{where}: input has a non-zero offset (bias not absorbed into thresholds)")
+        if self.div != 1:
+            raise LoweringError(
+                f"{where}: input is a sum still to be divided by {self.div} (a Quant must follow)"
+            )
 
 
 @dataclass
@@ -126,6 +134,8 @@ class _Lowerer:
         self.layouts: dict[str, str] = {}
         self.tensor_map: dict[str, str] = {}
         self.skip: set[str] = set()
+        # grouped convolutions awaiting their activation Quant: QONNX tensor -> per-group accumulators
+        self.grouped: dict[str, list[Affine]] = {}
         self.n = 0
 
     # ------------------------------------------------------------------ helpers
@@ -233,18 +243,38 @@ class _Lowerer:
             self.consts[node.output[0]] = self.const_codes(node)
             return
         prod = self.producer.get(node.input[0])
-        if prod is None or prod.op_type != "Relu":
-            raise LoweringError(f"{node.name}: activation Quant must follow a Relu (unsigned activations)")
-        x = self.env[prod.input[0]]
-        s, bits, signed, _narrow = self.quant_params(node)
-        if signed:
+        s, bits, signed, narrow = self.quant_params(node)
+        relu = prod is not None and prod.op_type == "Relu"
+        if relu and signed:
             raise LoweringError(f"{node.name}: signed activations after Relu are not supported")
+        if not relu and not signed:
+            raise LoweringError(
+                f"{node.name}: an unsigned activation Quant must follow a Relu "
+                "(a signed one is a residual branch)"
+            )
+        if narrow:
+            raise LoweringError(f"{node.name}: narrow-range activations are not supported")
+        src = prod.input[0] if relu else node.input[0]
         if s.size != 1 or not _is_pow2(float(s)):
             raise LoweringError(f"{node.name}: activation scale must be one power of two, got {s}")
-        s = float(s)
         mode = _attr(node, "rounding_mode", b"ROUND")
         mode = mode.decode() if isinstance(mode, bytes) else mode
-        steps = np.arange(1, 2**bits, dtype=np.float64)
+        out = node.output[0]
+        parts = self.grouped.pop(src, None)
+        if parts is None:
+            a = self._threshold(node, self.env[src], out, float(s), bits, signed, mode)
+        else:  # a grouped convolution: thresholds per group (into each MVAU), then one concat
+            codes = [
+                self._threshold(node, p, self.fresh(f"{out}.g{i}"), float(s), bits, signed, mode)
+                for i, p in enumerate(parts)
+            ]
+            a = self._concat_tree(codes, out)
+        self.set_t(out, a)
+        self.tensor_map[out] = a.name
+
+    def _threshold(self, node, x: Affine, out: str, s: float, bits: int, signed: bool, mode: str) -> Affine:
+        lo = -(2 ** (bits - 1)) if signed else 0  # the lowest code; a threshold per step above it
+        steps = np.arange(lo + 1, lo + 2**bits, dtype=np.float64)
         if mode == "FLOOR":
             edge = s * steps  # v >= s*i  ⟹  code >= i
         elif mode == "HALF_UP":
@@ -259,22 +289,70 @@ class _Lowerer:
         offset = np.broadcast_to(x.offset, (ch,)).astype(np.float64)
         if np.any(scale <= 0):
             raise LoweringError(f"{node.name}: non-positive input scale")
-        thr = np.ceil(edge[None, :] / scale[:, None] - offset[:, None])
+        # v = scale * (acc + offset) / div >= edge  ⟺  acc >= edge * div / scale - offset (all exact)
+        thr = np.ceil(edge[None, :] * x.div / scale[:, None] - offset[:, None])
         if np.all(thr == thr[:1]):
             thr = thr[:1]
-        out = node.output[0]
         tb, ts = int_bits(thr.min(), thr.max())
         t = self.init(self.fresh(f"{out}.thr"), thr, f"{'INT' if ts else 'UINT'}{tb}")
+        attrs = {"out_bias": float(lo)} if signed else {}
         self.emit(
             "MultiThreshold",
             [x.name, t],
             [out],
             domain="qonnx.custom_op.general",
-            out_dtype=f"UINT{bits}",
+            out_dtype=f"{'INT' if signed else 'UINT'}{bits}",
             data_layout="NHWC",
+            **attrs,
         )
-        a = self.set_t(out, Affine(out, np.array(s), np.array(0.0), bits, False, x.shape))
-        self.tensor_map[out] = a.name
+        a = Affine(out, np.array(s), np.array(0.0), bits, signed, x.shape)
+        self.dtypes[out], self.layouts[out] = a.dtype, "NHWC"
+        return a
+
+    # Our RTL split, duplicator and concat take at most this many streams: wider ones become trees.
+    MAX_FANOUT = 4
+
+    def _split_tree(self, x: Affine, n: int, base: str) -> list[Affine]:
+        """``x`` split into ``n`` equal channel parts by a tree of splits of <= MAX_FANOUT outputs."""
+        if n <= self.MAX_FANOUT:
+            c = x.shape[-1] // n
+            outs = [self.fresh(f"{base}.{i}") for i in range(n)]
+            sizes = self.init(self.fresh(f"{base}.sizes"), np.array([c] * n))
+            self.new_inits[sizes] = np.array([c] * n, dtype=np.int64)
+            self.emit("Split", [x.name, sizes], outs, axis=3)
+            parts = []
+            for i, o in enumerate(outs):
+                sc = x.scale if x.scale.size == 1 else x.scale[i * c : (i + 1) * c]
+                a = Affine(o, sc, np.array(0.0), x.bits, x.signed, (*x.shape[:3], c))
+                self.dtypes[o], self.layouts[o] = a.dtype, "NHWC"
+                parts.append(a)
+            return parts
+        k = next(d for d in range(self.MAX_FANOUT, 1, -1) if n % d == 0)
+        return [
+            p
+            for i, top in enumerate(self._split_tree(x, k, base))
+            for p in self._split_tree(top, n // k, f"{base}.{i}")
+        ]
+
+    def _concat_tree(self, parts: list[Affine], out: str) -> Affine:
+        """One channel concat of ``parts`` into ``out`` by a tree of concats of <= MAX_FANOUT inputs."""
+        if len(parts) > self.MAX_FANOUT:
+            k = next(d for d in range(self.MAX_FANOUT, 1, -1) if len(parts) % d == 0)
+            m = len(parts) // k
+            parts = [
+                self._concat_tree(parts[i * m : (i + 1) * m], self.fresh(f"{out}.c{i}")) for i in range(k)
+            ]
+        self.emit("Concat", [p.name for p in parts], [out], axis=3)
+        a = Affine(
+            out,
+            parts[0].scale,
+            parts[0].offset,
+            max(p.bits for p in parts),
+            any(p.signed for p in parts),
+            (*parts[0].shape[:3], sum(p.shape[-1] for p in parts)),
+        )
+        self.dtypes[out], self.layouts[out] = a.dtype, "NHWC"
+        return a
 
     def op_Relu(self, node):
         users = self.consumers.get(node.output[0], [])
@@ -289,17 +367,16 @@ class _Lowerer:
             raise LoweringError(f"{node.name}: weights are not quantized (float layer inside the partition)")
         w, sw, wbits, wsigned = self.consts[node.input[1]]
         group = int(_attr(node, "group", 1))
-        cout, cin_g, kh, kw = w.shape
-        if group != 1:
-            kind = "depthwise" if cin_g == 1 else "grouped"
-            raise LoweringError(f"{node.name}: {kind} convolution (group={group}) is not supported")
+        cout, cin_g = w.shape[:2]
+        if group != 1 and cin_g == 1:
+            raise LoweringError(f"{node.name}: depthwise convolution (group={group}) is not supported")
         if _attr(node, "dilations", [1, 1]) != [1, 1]:
             raise LoweringError(f"{node.name}: dilated convolution is not supported")
         stride = list(_attr(node, "strides", [1, 1]))
         pads = list(_attr(node, "pads", [0, 0, 0, 0]))
-        n, h, wd, c = x.shape
-        if c != cin_g:
-            raise LoweringError(f"{node.name}: {c} input channels, weights expect {cin_g}")
+        c = x.shape[-1]
+        if c != cin_g * group:
+            raise LoweringError(f"{node.name}: {c} input channels, weights expect {cin_g * group}")
         sw = np.broadcast_to(sw.reshape(-1), (cout,)).astype(np.float64)
         acc_scale = sx * sw
         offset = np.zeros(cout)
@@ -309,13 +386,48 @@ class _Lowerer:
             b, sb, _, _ = self.consts[node.input[2]]
             sb = np.broadcast_to(sb.reshape(-1), (cout,))
             offset = b.reshape(-1) * sb / acc_scale  # bias in accumulator units
+        out = node.output[0]
+        if group == 1:
+            self.set_t(out, self._matmul(x, w, wbits, wsigned, acc_scale, offset, stride, pads, out))
+            return
+        # Grouped: split the input channels *before* the sliding window (a window after it would
+        # cut kernel taps, not groups), one window and one MVAU per group: no zero block of the
+        # block-diagonal weight matrix is ever executed. The activation Quant that must follow
+        # thresholds each group and concatenates (op_Quant).
+        users = self.consumers.get(out, [])
+        if not users or any(u.op_type not in ("Relu", "Quant") for u in users):
+            raise LoweringError(
+                f"{node.name}: a grouped convolution must be followed by its activation Quant"
+            )
+        cg = cout // group
+        parts = self._split_tree(x, group, f"{out}.in")
+        self.grouped[out] = [
+            self._matmul(
+                p,
+                w[i * cg : (i + 1) * cg],
+                wbits,
+                wsigned,
+                acc_scale[i * cg : (i + 1) * cg],
+                offset[i * cg : (i + 1) * cg],
+                stride,
+                pads,
+                self.fresh(f"{out}.g{i}"),
+            )
+            for i, p in enumerate(parts)
+        ]
+        self.env[out] = self.grouped[out][0]  # only its Quant reads it (through self.grouped)
+
+    def _matmul(self, x: Affine, w, wbits, wsigned, acc_scale, offset, stride, pads, out: str) -> Affine:
+        """[Im2Col +] MatMul of codes ``x`` with the (Cout, Cin, kh, kw) integer weights ``w``."""
+        cout, _, kh, kw = w.shape
+        n, h, wd, c = x.shape
         oh = (h + pads[0] + pads[2] - kh) // stride[0] + 1
         ow = (wd + pads[1] + pads[3] - kw) // stride[1] + 1
         # [k_h*k_w*C_in, C_out] in Im2Col's (kh, kw, c) order
         wmat = w.transpose(0, 2, 3, 1).reshape(cout, -1).T
         src = x.name
         if kh * kw > 1 or stride != [1, 1] or any(pads):
-            src = self.fresh(f"{node.output[0]}.im2col")
+            src = self.fresh(f"{out}.im2col")
             self.emit(
                 "Im2Col",
                 [x.name],
@@ -330,8 +442,7 @@ class _Lowerer:
             )
             self.dtypes[src] = x.dtype
             self.layouts[src] = "NHWC"
-        wname = self.init(self.fresh(f"{node.output[0]}.W"), wmat, f"{'INT' if wsigned else 'UINT'}{wbits}")
-        out = node.output[0]
+        wname = self.init(self.fresh(f"{out}.W"), wmat, f"{'INT' if wsigned else 'UINT'}{wbits}")
         # accumulator range from the actual weights and the input datatype
         xmin, xmax = (-(2 ** (x.bits - 1)), 2 ** (x.bits - 1) - 1) if x.signed else (0, 2**x.bits - 1)
         pos = np.clip(wmat, 0, None).sum(0)
@@ -340,7 +451,9 @@ class _Lowerer:
         hi = float(np.max(pos * xmax + neg * xmin))
         bits, signed = int_bits(lo, hi)
         self.emit("MatMul", [src, wname], [out])
-        self.set_t(out, Affine(out, acc_scale, offset, bits, signed, (n, oh, ow, cout)))
+        a = Affine(out, acc_scale, offset, bits, signed, (n, oh, ow, cout))
+        self.dtypes[out], self.layouts[out] = a.dtype, "NHWC"
+        return a
 
     def op_MaxPool(self, node):
         prod = self.producer.get(node.input[0])
@@ -361,6 +474,23 @@ class _Lowerer:
         oh = (h + pads[0] + pads[2] - k[0]) // s[0] + 1
         ow = (w + pads[1] + pads[3] - k[1]) // s[1] + 1
         out = node.output[0]
+        if k == [1, 1]:  # a 1x1 window: pixel sampling (Darknet's strided shortcut), a sliding window alone
+            if any(pads):
+                raise LoweringError(f"{node.name}: a padded 1x1 max pool is not supported")
+            self.emit(
+                "Im2Col",
+                [src.name],
+                [out],
+                domain="qonnx.custom_op.general",
+                stride=s,
+                kernel_size=k,
+                pad_amount=[0, 0, 0, 0],
+                pad_value=0,
+                input_shape=f"({n},{h},{w},{c})",
+                dilations=[1, 1],
+            )
+            self.set_t(out, Affine(out, src.scale, src.offset, src.bits, src.signed, (n, oh, ow, c)))
+            return
         inp = src.name
         if pads[0] != pads[2] or pads[1] != pads[3]:
             # MaxPoolNHWC only pads symmetrically: an explicit channels-last Pad (FMPadding)
@@ -415,6 +545,109 @@ class _Lowerer:
         users = self.consumers.get(node.output[0], [])
         if len(users) != 1 or users[0].op_type != "MaxPool":
             raise LoweringError(f"{node.name}: a Pad is supported only in front of a MaxPool")
+
+    def op_AveragePool(self, node):
+        """k x k average pool + Brevitas' FLOOR Trunc back to the input width = floor(sum / k^2):
+        FINN's QuantAvgPool2d (a sliding window and a Pool that shifts)."""
+        x = self.env[node.input[0]]
+        x.require_codes(node.name)
+        users = self.consumers.get(node.output[0], [])
+        if len(users) != 1 or users[0].op_type != "Trunc":
+            raise LoweringError(
+                f"{node.name}: an average pool must be followed by one Trunc (exact integers)"
+            )
+        trunc = users[0]
+        k = list(_attr(node, "kernel_shape"))
+        st = list(_attr(node, "strides", [1, 1]))
+        if (
+            k[0] != k[1]
+            or st[0] != st[1]
+            or any(_attr(node, "pads", [0, 0, 0, 0]))
+            or _attr(node, "ceil_mode", 0)
+        ):
+            raise LoweringError(f"{node.name}: only square, unpadded average pooling is supported")
+        kk = k[0] * k[0]
+        if x.signed or kk & (kk - 1):
+            raise LoweringError(
+                f"{node.name}: average pooling needs unsigned codes and a power-of-two window"
+            )
+        # Trunc(x, scale, zero point, in bits, out scale, out bits): the mean at scale sx/k^2 with
+        # log2(k^2) more bits, truncated back to the input's scale and width
+        ins = [self.inits.get(i) for i in trunc.input[1:6]]
+        mode = _attr(trunc, "rounding_mode", b"FLOOR")
+        mode = mode.decode() if isinstance(mode, bytes) else mode
+        sx = x.scalar_scale(node.name)
+        if len(ins) != 5 or any(v is None for v in ins):
+            raise LoweringError(f"{trunc.name}: Trunc needs constant scales and widths (QONNX Trunc v2)")
+        t_scale, t_zp, t_bits, o_scale, o_bits = (float(np.asarray(v).reshape(-1)[0]) for v in ins)
+        exact = (t_scale * kk, t_zp, t_bits, o_scale, o_bits) == (
+            sx,
+            0.0,
+            x.bits + kk.bit_length() - 1,
+            sx,
+            x.bits,
+        )
+        if mode != "FLOOR" or not exact:
+            raise LoweringError(
+                f"{trunc.name}: only a FLOOR truncation back to the input's scale and width is exact"
+            )
+        shift = int(kk).bit_length() - 1
+        if ((2**x.bits - 1) * kk).bit_length() - x.bits != shift:  # FINN's shift rule (get_shifts)
+            raise LoweringError(f"{node.name}: FINN's QuantAvgPool shift differs from log2(k^2) here")
+        self.skip.add(trunc.name)
+        out = trunc.output[0]
+        self.emit(
+            "QuantAvgPool2d",
+            [x.name],
+            [out],
+            domain="qonnx.custom_op.general",
+            kernel=k[0],
+            stride=st[0],
+            ibits=x.bits,
+            obits=x.bits,
+            signed=0,
+            data_layout="NHWC",
+        )
+        n, h, w, c = x.shape
+        shape = (n, (h - k[0]) // st[0] + 1, (w - k[0]) // st[0] + 1, c)
+        self.set_t(out, Affine(out, np.array(sx), np.array(0.0), x.bits, False, shape))
+
+    def op_Trunc(self, node):
+        raise LoweringError(f"{node.name}: a Trunc outside an average pool is not supported")
+
+    def op_ReduceMean(self, node):
+        """Global average = GlobalAccPool (a sum); the 1/(H*W) goes into the next thresholds."""
+        x = self.env[node.input[0]]
+        x.require_codes(node.name)
+        axes = self.inits.get(node.input[1]) if len(node.input) > 1 else _attr(node, "axes")
+        if axes is None or sorted(int(a) for a in np.asarray(axes).reshape(-1)) != [2, 3]:
+            raise LoweringError(f"{node.name}: only the global mean over H and W is supported")
+        if x.signed:
+            raise LoweringError(f"{node.name}: global pooling of signed values is not supported")
+        n, h, w, c = x.shape
+        out = node.output[0]
+        hi = (2**x.bits - 1) * h * w
+        self.emit(
+            "GlobalAccPool",
+            [x.name],
+            [out],
+            domain="finn.custom_op.fpgadataflow",
+            backend="fpgadataflow",
+            NumChannels=c,
+            PE=1,
+            inputDataType=x.dtype,
+            numInputVectors=[n, h, w],
+        )
+        sx = x.scalar_scale(node.name)
+        self.set_t(
+            out, Affine(out, np.array(sx), np.array(0.0), int(hi).bit_length(), False, (n, 1, 1, c), h * w)
+        )
+
+    def op_Flatten(self, node):
+        x = self.env[node.input[0]]
+        if x.shape[1:3] != (1, 1):
+            raise LoweringError(f"{node.name}: flatten of a {x.shape[1]}x{x.shape[2]} map (only 1x1)")
+        self.env[node.output[0]] = x  # NHWC 1x1xC: the same stream
 
     def op_Split(self, node):
         x = self.env[node.input[0]]

@@ -53,7 +53,9 @@ def verify_generic(
         got = execute_onnx(generic, {inp["name"]: x.astype(np.float32)}, True)
         pairs = []
         for o in io_spec["outputs"]:
-            r = ref[o["qonnx_name"]] / o["scale"] - np.asarray(o["bias"]).reshape(1, -1, 1, 1)
+            r = ref[o["qonnx_name"]]
+            r = r[:, :, None, None] if r.ndim == 2 else r  # a classifier's (N, C) logits: 1x1 maps
+            r = r / o["scale"] - np.asarray(o["bias"]).reshape(1, -1, 1, 1)
             pairs.append((o["name"], r, got[o["name"]].transpose(0, 3, 1, 2)))
         for layer, hw_tensor in tensor_map.items():
             r = ref["input.q" if layer == "input" else layer] / act_scales[layer]

@@ -28,6 +28,11 @@ from hwcsp.quant import INPUT_BITS, QuantConfig
 MIN_GROUP_CHANNELS = 4  # below that a grouped convolution is all but depthwise
 
 
+def signed_key(group: str) -> str:
+    """The module key of a group's signed quantizer (its own export scope, beside the ReLU's)."""
+    return layer_key(group) + "__signed"
+
+
 def layer_key(name: str) -> str:
     """The module-dict key of a graph layer (dots are not allowed in ``nn.ModuleDict`` keys)."""
     return name.replace(".", "_")
@@ -106,7 +111,7 @@ def _infer(graph: Graph) -> tuple[dict[str, int], dict[str, str]]:
                 ch[n.name] = sum(ch[i] for i in ins)
             group[n.name] = groups.pop()
         elif n.op == "gap":
-            ch[n.name], group[n.name] = ch[ins[0]], n.name  # pooled features: their own 8-bit group
+            ch[n.name], group[n.name] = ch[ins[0]], n.name  # pooled features: their own group
         elif n.op == "output":
             ch[n.name], group[n.name] = ch[ins[0]], ""
         else:
@@ -162,13 +167,13 @@ class CSPNet(nn.Module):
                 self.layers[k] = Identity()
         for g in sorted({v for v in groups.values() if v and v != "input"}):
             bits = None
-            if self.quant:  # the pooled classifier features keep 8 bits
-                bits = 8 if _is_gap(graph, g) else qcfg.act_bits(g)
+            if self.quant:  # the pooled features too: a few thousand values cannot fill 8 bits
+                bits = qcfg.act_bits(g)
             self.acts[layer_key(g)] = make_act(bits)
         self.signed_acts = nn.ModuleDict()
         for g in sorted({groups[n.name] for n in graph.nodes if _signed(n)}):
             bits = qcfg.act_bits(g) if self.quant else None
-            self.signed_acts[layer_key(g)] = make_signed_act(bits, self.acts[layer_key(g)])
+            self.signed_acts[signed_key(g)] = make_signed_act(bits, self.acts[layer_key(g)])
         self._groups = groups
         self._classifier = [n.attrs.kind for n in graph.outputs()] == ["logits"]
 
@@ -180,6 +185,10 @@ class CSPNet(nn.Module):
                 calls.append((n.name, self._groups[n.name]))
         return calls
 
+    def signed_calls(self) -> list[tuple[str, str]]:
+        """(layer, module key) for every signed residual-branch quantizer call, in forward order."""
+        return [(n.name, signed_key(self._groups[n.name])) for n in self.graph.nodes if _signed(n)]
+
     def _quantizes(self, n) -> bool:
         return (n.op == "conv" and n.attrs.act == "relu") or n.op in ("add", "gap")
 
@@ -188,7 +197,7 @@ class CSPNet(nn.Module):
         if self._quantizes(n):
             return self.acts[layer_key(self._groups[n.name])]
         if _signed(n):
-            return self.signed_acts[layer_key(self._groups[n.name])]
+            return self.signed_acts[signed_key(self._groups[n.name])]
         return None
 
     def forward(self, x: torch.Tensor, taps: dict | None = None):
@@ -222,7 +231,3 @@ class CSPNet(nn.Module):
 def _signed(n) -> bool:
     """A linear convolution with an activation group: a signed residual branch."""
     return n.op == "conv" and n.attrs.act == "linear" and bool(n.attrs.group)
-
-
-def _is_gap(graph: Graph, name: str) -> bool:
-    return any(n.name == name and n.op == "gap" for n in graph.nodes)

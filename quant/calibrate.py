@@ -117,7 +117,8 @@ def activation_health(net: CSPNet, x: torch.Tensor) -> list[TensorHealth]:
     taps: dict[str, object] = {}
     net(x, taps=taps)
     rows = []
-    for layer, group in [("input", "input"), *net.act_calls()]:
+    signed = [(layer, layer) for layer, _ in net.signed_calls()]  # residual branches: own codes
+    for layer, group in [("input", "input"), *net.act_calls(), *signed]:
         t = taps[layer]
         if not isinstance(t, QuantTensor):
             raise DegenerateDataError(f"{layer}: activation is not quantized")

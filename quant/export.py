@@ -141,14 +141,14 @@ def act_tensor_names(model: onnx.ModelProto, net: CSPNet) -> dict[str, str]:
         m = pat.match(node.output[0]) if node.op_type == "Quant" else None
         if m and m.group(1) == "input":
             mapping[node.output[0]] = "input.q"
-        elif m and m.group(1) in net.acts:
+        elif m and (m.group(1) in net.acts or m.group(1) in net.signed_acts):
             found[(m.group(1), int(m.group(2) or 0))] = node.output[0]
-    for layer, group in net.act_calls():
-        k = layer_key(group)
+    calls = [(layer, layer_key(group)) for layer, group in net.act_calls()] + net.signed_calls()
+    for layer, k in calls:
         i = count.get(k, 0)
         count[k] = i + 1
         if (k, i) not in found:
-            raise RuntimeError(f"export: no Quant node for activation call {i} of group {group} ({layer})")
+            raise RuntimeError(f"export: no Quant node for activation call {i} of {k} ({layer})")
         mapping[found[(k, i)]] = layer
     if len(mapping) != len(found) + 1:
         raise RuntimeError("export: activation quantizer calls and exported Quant nodes disagree")

@@ -26,7 +26,7 @@ from golden import cycles
 from golden.datatypes import DType, parse_dtype
 from golden.memlayout import mvau_weight_layout, mvau_weight_words, threshold_layout, threshold_words
 from golden.node import NodeView
-from golden.ops import attr, ints
+from golden.ops import attr, ints, quant_avg_pool_shift
 from golden.packing import write_hex
 from golden.streams import in_dtype, in_width, out_dtype
 
@@ -229,11 +229,12 @@ def thresholding_load_widths(p: Params) -> dict[str, tuple[int, int]]:
 
 
 def pool_params(node: NodeView) -> Params:
-    if attr(node, "Function") != "MaxPool":
-        raise ValueError("pool: only Function=MaxPool is implemented")
+    fxn = attr(node, "Function")
+    if fxn not in ("MaxPool", "QuantAvgPool"):
+        raise ValueError(f"pool: Function={fxn} is not implemented (MaxPool, QuantAvgPool)")
     kh, kw = ints(node, "KernelSize")
     dt = in_dtype(node)
-    return {
+    p: Params = {
         "CHANNELS": int(attr(node, "Channels")),
         "PE": int(attr(node, "PE", 1)),
         "K_H": kh,
@@ -241,6 +242,40 @@ def pool_params(node: NodeView) -> Params:
         "BITS": dt.bits,
         "SIGNED": dt.signed,
     }
+    if fxn == "QuantAvgPool":
+        # the sum of K elements, and golden's (FINN's python) shift, which it checks against Size
+        k = kh * kw
+        lo, hi = dt.min * k, dt.max * k
+        acc = max(int(hi).bit_length(), int(-lo - 1).bit_length()) + int(dt.signed)
+        p |= {
+            "AVG": True,
+            "ACC_BITS": acc,
+            "SHIFT": quant_avg_pool_shift(node, k),
+            "O_BITS": out_dtype(node).bits,
+        }
+    return p
+
+
+def global_acc_pool_params(node: NodeView) -> Params:
+    vecs = ints(node, "numInputVectors", [1])
+    if len(vecs) != 3 or vecs[0] != 1:
+        raise ValueError("global_acc_pool: numInputVectors must be [1, H, W]")
+    dt = in_dtype(node)
+    return {
+        "CHANNELS": int(attr(node, "NumChannels")),
+        "PE": int(attr(node, "PE", 1)),
+        "PIXELS": vecs[1] * vecs[2],
+        "BITS": dt.bits,
+        "SIGNED": dt.signed,
+        "O_BITS": out_dtype(node).bits,
+    }
+
+
+def global_acc_pool_latency(node: NodeView) -> int:
+    """Every beat of the frame but the last pixel's, then the first of those and the register
+    slice: (PIXELS - 1) * CHANNELS / PE + 1."""
+    p = global_acc_pool_params(node)
+    return (p["PIXELS"] - 1) * (p["CHANNELS"] // p["PE"]) + 1
 
 
 def pool_latency(node: NodeView) -> int:
@@ -414,6 +449,10 @@ _RECORDS = (
         load_widths=thresholding_load_widths,
     ),
     RtlLayer("pool", ("Pool",), ("axis_skid",), pool_params, pool_latency, cycles.pool_cycles),
+    RtlLayer(
+        "global_acc_pool", ("GlobalAccPool",), ("axis_skid",), global_acc_pool_params,
+        global_acc_pool_latency, cycles.input_beats_cycles,
+    ),
     RtlLayer(
         "concat", ("StreamingConcat",), ("widen", "axis_skid"), concat_params, lambda node: 1,
         cycles.output_beats_cycles, ports=(4, 1),

@@ -1,4 +1,5 @@
-"""RTL Pool / MaxPool (sim/rtl/pool.sv) against golden.
+"""RTL Pool (sim/rtl/pool.sv): MaxPool and QuantAvgPool (the truncating average: the window's
+sum shifted right) against golden.
 
 The input is the depthwise sliding-window stream (per output pixel and channel fold, the K
 window beats back to back: golden.streams orders the Pool input that way). Output image size is
@@ -25,6 +26,12 @@ CASES: dict[str, tuple[str, Callable[[int], NodeView]]] = {
     # one channel per beat, signed 4-bit
     "c3_pe1_k2_int4": ("verilator", lambda h: nodes.pool(3, 1, (2, 2), (h, 2), "INT4")),
     "c8_pe4_k2_uint8_icarus": ("icarus", lambda h: nodes.pool(8, 4, (2, 2), (h, 2), "UINT8")),
+    # QuantAvgPool as PeleeNet's transitions: 2x2, unsigned 4-bit, floor(sum / 4)
+    "avg_c8_pe2_k2_uint4": ("verilator", lambda h: nodes.pool(8, 2, (2, 2), (h, 3), "UINT4", avg=True)),
+    # signed sums shift arithmetically (floor towards -inf); one channel per beat
+    "avg_c3_pe1_k2_int4": ("verilator", lambda h: nodes.pool(3, 1, (2, 2), (h, 2), "INT4", avg=True)),
+    # a 4x4 window (shift 4), all channels at once
+    "avg_c4_pe4_k4_uint2_icarus": ("icarus", lambda h: nodes.pool(4, 4, (4, 4), (h, 1), "UINT2", avg=True)),
 }
 
 

@@ -124,18 +124,32 @@ def fmpad(img: tuple[int, int], pad: list[int], ch: int, simd: int, dt: str) -> 
     return NodeView.make("FMPadding", attrs, backend="rtl")
 
 
-def pool(ch: int, pe: int, k: tuple[int, int], odims: tuple[int, int], dt: str) -> NodeView:
+def pool(
+    ch: int, pe: int, k: tuple[int, int], odims: tuple[int, int], dt: str, avg: bool = False
+) -> NodeView:
+    """MaxPool, or QuantAvgPool keeping the input width (FINN's InferPool of QuantAvgPool2d with
+    obits = ibits: AccumBits = bits of (2^ibits - 1) * K, Size = AccumBits - obits)."""
     attrs = {
         "Channels": ch,
         "PE": pe,
         "KernelSize": list(k),
-        "Function": "MaxPool",
+        "Function": "QuantAvgPool" if avg else "MaxPool",
         "OutImgDims": list(odims),
         "InputDataType": dt,
         "OutputDataType": dt,
         "BatchSize": 1,
     }
+    if avg:
+        d = parse_dtype(dt)
+        acc = int(((1 << d.bits) - 1) * k[0] * k[1]).bit_length()  # qonnx's get_accum_size
+        attrs |= {"AccumBits": acc, "Size": acc - d.bits}
     return NodeView.make("Pool", attrs, backend="hls")
+
+
+def global_acc_pool(ch: int, pe: int, hw: tuple[int, int], dt: str) -> NodeView:
+    """GlobalAccPool (its output type, H*W times the input's range, is golden.streams')."""
+    attrs = {"NumChannels": ch, "PE": pe, "inputDataType": dt, "numInputVectors": [1, *hw]}
+    return NodeView.make("GlobalAccPool", attrs, backend="hls")
 
 
 def concat(cps: list[int], simd: int, dts: list[str], vecs: list[int]) -> NodeView:

@@ -98,7 +98,9 @@ def _outputs_and_acts(
     pairs = []
     for o in g.io_spec["outputs"]:
         bias = np.asarray(o["bias"]).reshape(1, -1, 1, 1)
-        pairs.append((o["name"], nchw(golden[o["name"]]) + bias, ref_outputs[o["qonnx_name"]]))
+        ref = ref_outputs[o["qonnx_name"]]
+        ref = ref[:, :, None, None] if ref.ndim == 2 else ref  # a classifier's logits: 1x1 maps
+        pairs.append((o["name"], nchw(golden[o["name"]]) + bias, ref))
     for layer, hw in g.tensor_map.items():
         pairs.append((layer, nchw(golden[hw]), ref_acts[layer]))
     return pairs
@@ -124,6 +126,7 @@ def brevitas_codes(net: Any, g: Graphs, x: np.ndarray) -> tuple[dict, dict]:
     inp = torch.as_tensor(nchw(x), dtype=torch.float32) * g.io_spec["input"]["scale"]
     with torch.no_grad():
         outs = net(inp, taps=taps)
+    outs = [outs] if torch.is_tensor(outs) else outs  # a classifier returns its logits alone
     acts = {layer: taps[layer].int().numpy().astype(np.int64) for layer in g.tensor_map}
     names = [n.name for n in net.graph.outputs()]
     heads = {}
