@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("folding", "golden_speed", "qat_step", "rtl_speed", "swg_area")
+BENCHMARKS = ("balance", "folding", "golden_speed", "qat_step", "rtl_speed", "swg_area")
 
 
 def main(argv: list[str]) -> int:

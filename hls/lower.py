@@ -13,6 +13,12 @@ hardware sees, ``float = scale * (int + offset)``, propagated once in topologica
   v >= s*i  ⟺  acc >= ceil(s*i/scale - offset)  (half-even ROUND has ties thresholds cannot
   express and is refused);
 - scale-preserving ops (MaxPool with its zero Pad, Split, nearest Resize) pass the scale on;
+  a 1x1 MaxPool of stride s (Darknet's strided shortcut) is a sliding window alone (Im2Col);
+- AveragePool + FLOOR Trunc (floor(sum / k^2)) → FINN's QuantAvgPool2d; a global mean →
+  GlobalAccPool, its 1/(H*W) an exact integer divisor (``Affine.div``) for the next thresholds;
+- a signed Quant without a Relu (a residual branch) → a signed MultiThreshold (out_bias);
+- a grouped Conv → a split tree, one window and MVAU per group, per-group thresholds, a concat
+  tree (at most four streams per split or concat, the RTL's limit);
   joins (Concat, Add) require one scale on every input — which the zoo's shared quantizers
   guarantee — and are refused otherwise;
 - each network output stays the integer accumulator; its 2^k scale and integer bias go to the

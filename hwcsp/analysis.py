@@ -109,6 +109,7 @@ def analyze(net: CSPNet, size: int) -> ModelStats:
     for n in net.graph.nodes:
         ins, outs = shapes[n.name]
         macs = flops = params = params_all = cio = 0
+        op = n.op
         if n.op == "conv":
             s: Conv = n.attrs
             conv = net.layers[layer_key(n.name)].conv
@@ -117,15 +118,59 @@ def analyze(net: CSPNet, size: int) -> ModelStats:
             macs = params * outs[2] * outs[3]
             flops = 2 * macs
             cio = _numel(ins) + _numel(outs)
+        elif n.op == "maxpool" and n.attrs.k == 1:
+            op = "sample"  # a 1x1 window: part of a Darknet shortcut (no FLOPs), not a pooling layer
+            cio = _numel(ins) + _numel(outs)
         elif n.op in ("maxpool", "avgpool"):
             p: MaxPool | AvgPool = n.attrs
             flops = p.k * p.k * outs[1] * outs[2] * outs[3]
             cio = _numel(ins) + _numel(outs)
-        rows.append(LayerRow(n.name, n.op, ins, outs, macs, flops, params, params_all, cio))
+        rows.append(LayerRow(n.name, op, ins, outs, macs, flops, params, params_all, cio))
     total = sum(r.flops for r in rows) or 1
     for r in rows:
         r.share = r.flops / total
     return ModelStats(net.meta.get("model", "?"), size, rows)
+
+
+# CIO conventions (the paper names none for Fig. 8): which layers' input + output feature maps count.
+CIO_CONVENTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "hwcsp": ("every layer of the streamed graph that reads and writes maps (conv, pooling, sampling)",
+              ("conv", "maxpool", "avgpool", "sample")),
+    "darknet": ("Darknet's conv and pooling layers (a shortcut's sampling is not a layer there)",
+                ("conv", "maxpool", "avgpool")),
+    "conv": ("convolutions only", ("conv",)),
+}  # fmt: skip
+
+
+def cio_by_convention(stats: ModelStats) -> dict[str, int]:
+    return {k: sum(r.cio for r in stats.rows if r.op in ops) for k, (_, ops) in CIO_CONVENTIONS.items()}
+
+
+def plot_cio_pair(a: ModelStats, b: ModelStats, path) -> None:
+    """Fig. 8 style: per-layer input and output feature-map sizes of two models (conv and pooling
+    layers in graph order), one panel each, on one scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 1, figsize=(12, 6.2), sharey=True)
+    for ax, st in zip(axes, (a, b), strict=True):
+        rows = [r for r in st.rows if r.op in CIO_CONVENTIONS["darknet"][1]]
+        x = range(len(rows))
+        ax.bar(x, [_numel(r.in_shape) / 1e6 for r in rows], width=0.9, color="#1f77b4", label="input")
+        ax.bar(x, [-_numel(r.out_shape) / 1e6 for r in rows], width=0.9, color="#ff7f0e", label="output")
+        ax.axhline(0, color="black", lw=0.6)
+        cio = cio_by_convention(st)["darknet"] / 1e6
+        ax.set_title(f"{st.model} @{st.size}: CIO {cio:.1f} M (conv and pooling layers)", fontsize=10)
+        ax.set_ylabel("M elements (in up, out down)")
+        ax.set_xlim(-0.5, len(rows) - 0.5)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(loc="upper right", fontsize=8, frameon=False)
+    axes[-1].set_xlabel("layer, in graph order")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
 
 
 def model_stats(name: str, size: int | None = None, width: float = 1.0) -> ModelStats:

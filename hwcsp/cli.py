@@ -99,6 +99,45 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_cio(args) -> int:
+    """Fig. 8: memory traffic (CIO) of two models under each convention, and their per-layer chart."""
+    from hwcsp.analysis import CIO_CONVENTIONS, cio_by_convention, model_stats, plot_cio_pair
+    from hwcsp.paper import tables
+    from hwcsp.registry import check_size, get_entry
+
+    stats = []
+    for name in (args.a, args.b):
+        size = get_entry(name).paper_size if args.size is None else args.size
+        check_size(name, size)
+        stats.append(model_stats(name, size))
+    claims = tables()["memory_claims"]
+    paper = {m: claims.get(f"{m}_cio_M") for m in (args.a, args.b)}
+    out = Path(args.build_root) / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    png = out / f"cio_{args.a}_vs_{args.b}.png"
+    plot_cio_pair(stats[0], stats[1], png)
+    rows = {s.model: cio_by_convention(s) for s in stats}
+    if args.json:
+        print(json.dumps({"paper_M": paper, "cio": rows, "chart": str(png)}, indent=1))
+        return 0
+    print(f"{'convention':<10}" + "".join(f"{m:>26}" for m in rows) + "   ratio")
+    for k, (desc, _) in CIO_CONVENTIONS.items():
+        cells = ""
+        for m, r in rows.items():
+            dev = f" ({100 * (r[k] / 1e6 - paper[m]) / paper[m]:+.1f}%)" if paper[m] else ""
+            cells += f"{r[k] / 1e6:>16.2f} M{dev:>9}"
+        ratio = rows[args.b][k] / rows[args.a][k]
+        print(f"{k:<10}{cells}   {ratio:.3f}   {desc}")
+    if all(paper.values()):
+        print(
+            f"{'paper':<10}"
+            + "".join(f"{paper[m]:>16.2f} M{'':>9}" for m in rows)
+            + f"   {paper[args.b] / paper[args.a]:.3f}"
+        )
+    print(f"per-layer chart: {png}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- configuration
 def cmd_export(args) -> int:
     import shutil
@@ -267,6 +306,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.add_argument("--build-root", default="build")
     s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("cio", help="memory traffic (CIO, the paper's Fig. 8) of two models and its chart")
+    s.add_argument("a", nargs="?", default="resnext50")
+    s.add_argument("b", nargs="?", default="cspresnext50")
+    s.add_argument("--size", type=int, help="input size (default: each model's paper size)")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--build-root", default="build")
+    s.set_defaults(func=cmd_cio)
 
     s = sub.add_parser("export", help="QONNX export of a configuration")
     add_config_args(s)

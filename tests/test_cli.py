@@ -23,7 +23,7 @@ def test_models_json_lists_every_model_with_counts_and_paper_rows():
     r = hwcsp("models", "--json")
     assert r.returncode == 0, r.stderr
     rows = {m["model"]: m for m in json.loads(r.stdout)}
-    assert len(rows) == 25  # tests/test_zoo.py pins the names
+    assert len(rows) == 26  # tests/test_zoo.py pins the names
     prn = rows["cspdensenet-ref-prn"]
     assert prn["size"] == 320 and prn["paper"]["params_M"] == 3.97 and prn["paper"]["within"]
     assert abs(prn["bflops"] - prn["paper"]["bflops"]) / prn["paper"]["bflops"] < 0.02
@@ -32,6 +32,18 @@ def test_models_json_lists_every_model_with_counts_and_paper_rows():
     assert grid["table"] == "table1" and grid["params_M"] is None and list(grid["deviation"]) == ["bflops"]
     dev = (rows["resnext50"]["bflops"] - 10.11) / 10.11
     assert rows["resnext50"]["paper"]["deviation"]["bflops"] == pytest.approx(dev)
+
+
+def test_cio_compares_two_models_under_each_convention(tmp_path):
+    r = hwcsp("cio", "--json", "--build-root", tmp_path)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["paper_M"] == {"resnext50": 34.4, "cspresnext50": 32.6}
+    assert set(d["cio"]["resnext50"]) == {"hwcsp", "darknet", "conv"}
+    png = tmp_path / "report" / "cio_resnext50_vs_cspresnext50.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = hwcsp("cio", "resnext50", "no-such-net", "--build-root", tmp_path)
+    assert bad.returncode == 2 and "unknown model 'no-such-net'" in bad.stderr
 
 
 def test_models_table_flags_rows_outside_their_tolerance():

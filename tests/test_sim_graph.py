@@ -153,7 +153,7 @@ def test_unsupported_nodes_are_named() -> None:
     assert "mem_mode external" in unsupported_reason(streamed)
     one_d = nodes.swg((1, 8), (1, 3), (1, 1), 4, 4, "UINT4")
     assert "1-D" in unsupported_reason(one_d)
-    gap = NodeView.make("GlobalAccPool_hls", {"NumChannels": 4, "PE": 1}, backend="hls")
+    gap = NodeView.make("LabelSelect_hls", {"Labels": 4, "PE": 1, "K": 1}, backend="hls")
     assert "no RTL module" in unsupported_reason(gap)
     assert unsupported_reason(nodes.swg((6, 6), (3, 3), (1, 1), 3, 3, "UINT8", parallel=1)) == ""
     top = top_sv([NodePlan(index=0, view=gap, unsupported=unsupported_reason(gap))])

@@ -28,6 +28,7 @@ CLASSIFIERS = [
     "csppeleenet-ref",
     "csppeleenetb-ref",
     "resnet10",
+    "cspresnet10",
     "resnext50",
     "cspresnext50",
 ]

@@ -1,4 +1,5 @@
-"""ResNet-10, ResNeXt-50 and CSPResNeXt-50 as Darknet cfg text, read by ``hwcsp.darknet_cfg``.
+"""ResNet-10, CSPResNet-10, ResNeXt-50 and CSPResNeXt-50 as Darknet cfg text, read by
+``hwcsp.darknet_cfg``.
 
 The text is written here, not copied: ``tests/test_cfg.py`` checks that it reads into the same
 graph as the public cfgs (``resnet10.cfg``, ``resnext50.cfg``, ``csresnext50.cfg`` of the CSPNet
@@ -57,6 +58,25 @@ def cspresnext50_cfg() -> str:
     return w.classifier().text()
 
 
+def cspresnet10_cfg() -> str:
+    """CSPResNet-10, a reconstruction (no public cfg): the authors' CSPResNe(X)t stage (1x1
+    transition, 3x3/2 downsample, a 1x1 bypass A and a 1x1 block input B, the basic block on B
+    with its shortcut, a 1x1 partial transition, concat [partial transition, A]) with widths
+    fitted to the paper's counts (2.73 M / 1.905 BFLOPs): stage 1 at ResNet-10's full width 64
+    (A = B = 64), later stages of width C with the downsample at C/2, A at C/2 and the block at
+    C/4; a 1x1 512 -> 256 before the classifier. Among 405 960 layouts enumerated with the
+    authors' pattern, none keeps every width natural and fits both counts within 2%; this one
+    fits (+1.5% params, +0.6% BFLOPs) with the fewest departures (RESULTS.md, issue 13)."""
+    w = _stem(CfgWriter(SIZE))
+    w.conv(64, act="linear").route(-2).conv(64, act="linear")  # A, then B from the maxpool
+    w.conv(64, 3).conv(64, 3, act="linear").shortcut(-3).conv(64).route(-1, -7)
+    for c in (128, 256, 512):
+        w.conv(c).conv(c // 2, 3, 2).conv(c // 2, act="linear").route(-2).conv(c // 4, act="linear")
+        w.conv(c // 4, 3).conv(c // 4, 3, act="linear").shortcut(-3).conv(c // 2).route(-1, -7)
+    w.conv(256)
+    return w.classifier().text()
+
+
 @register_model("resnet10", paper_size=SIZE, tolerance=0.01)
 def resnet10() -> CfgArch:
     """ResNet-10 (resnet10.cfg): 7x7 stem, four basic blocks (paper 5.24M / 2.273 @256)."""
@@ -67,6 +87,12 @@ def resnet10() -> CfgArch:
 def resnext50() -> CfgArch:
     """ResNeXt-50 32x4d (resnext50.cfg): grouped 3x3 convolutions (paper 22.19M / 10.11 @256)."""
     return CfgArch(resnext50_cfg())
+
+
+@register_model("cspresnet10", paper_size=SIZE)
+def cspresnet10() -> CfgArch:
+    """CSPResNet-10 (reconstruction; paper 2.73M / 1.905 @256)."""
+    return CfgArch(cspresnet10_cfg())
 
 
 @register_model("cspresnext50", paper_size=SIZE, tolerance=0.01)
