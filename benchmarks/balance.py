@@ -29,10 +29,10 @@ def layer_of(node_name: str, names: dict[str, str]) -> str:
 
 
 def study(model: str, size: int, root: Path, log=print) -> dict:
+    from golden.cycles import rtl_cycles
     from golden.fsutil import make_tmp_dir
     from hls.finn_env import boot
     from hls.flow import load_export, prepare
-    from golden.cycles import rtl_cycles
     from hls.folding import balance, folding_units, light_view
     from hls.steps import seed_names
     from hwcsp.buildcfg import BuildConfig
