@@ -423,31 +423,35 @@ class _Lowerer:
         ]
         self.env[out] = self.grouped[out][0]  # only its Quant reads it (through self.grouped)
 
+    def _im2col(self, x: Affine, out: str, k: list[int], stride: list[int], pads: list[int]) -> str:
+        """A sliding window over codes ``x`` (FINN's ConvolutionInputGenerator after convert_to_hw)."""
+        n, h, w, c = x.shape
+        self.emit(
+            "Im2Col",
+            [x.name],
+            [out],
+            domain="qonnx.custom_op.general",
+            stride=stride,
+            kernel_size=k,
+            pad_amount=pads,
+            pad_value=0,
+            input_shape=f"({n},{h},{w},{c})",
+            dilations=[1, 1],
+        )
+        self.dtypes[out], self.layouts[out] = x.dtype, "NHWC"
+        return out
+
     def _matmul(self, x: Affine, w, wbits, wsigned, acc_scale, offset, stride, pads, out: str) -> Affine:
         """[Im2Col +] MatMul of codes ``x`` with the (Cout, Cin, kh, kw) integer weights ``w``."""
         cout, _, kh, kw = w.shape
-        n, h, wd, c = x.shape
+        n, h, wd, _ = x.shape
         oh = (h + pads[0] + pads[2] - kh) // stride[0] + 1
         ow = (wd + pads[1] + pads[3] - kw) // stride[1] + 1
         # [k_h*k_w*C_in, C_out] in Im2Col's (kh, kw, c) order
         wmat = w.transpose(0, 2, 3, 1).reshape(cout, -1).T
         src = x.name
         if kh * kw > 1 or stride != [1, 1] or any(pads):
-            src = self.fresh(f"{out}.im2col")
-            self.emit(
-                "Im2Col",
-                [x.name],
-                [src],
-                domain="qonnx.custom_op.general",
-                stride=stride,
-                kernel_size=[kh, kw],
-                pad_amount=pads,
-                pad_value=0,
-                input_shape=f"({n},{h},{wd},{c})",
-                dilations=[1, 1],
-            )
-            self.dtypes[src] = x.dtype
-            self.layouts[src] = "NHWC"
+            src = self._im2col(x, self.fresh(f"{out}.im2col"), [kh, kw], stride, pads)
         wname = self.init(self.fresh(f"{out}.W"), wmat, f"{'INT' if wsigned else 'UINT'}{wbits}")
         # accumulator range from the actual weights and the input datatype
         xmin, xmax = (-(2 ** (x.bits - 1)), 2 ** (x.bits - 1) - 1) if x.signed else (0, 2**x.bits - 1)
@@ -483,18 +487,7 @@ class _Lowerer:
         if k == [1, 1]:  # a 1x1 window: pixel sampling (Darknet's strided shortcut), a sliding window alone
             if any(pads):
                 raise LoweringError(f"{node.name}: a padded 1x1 max pool is not supported")
-            self.emit(
-                "Im2Col",
-                [src.name],
-                [out],
-                domain="qonnx.custom_op.general",
-                stride=s,
-                kernel_size=k,
-                pad_amount=[0, 0, 0, 0],
-                pad_value=0,
-                input_shape=f"({n},{h},{w},{c})",
-                dilations=[1, 1],
-            )
+            self._im2col(src, out, k, s, [0, 0, 0, 0])
             self.set_t(out, Affine(out, src.scale, src.offset, src.bits, src.signed, (n, oh, ow, c)))
             return
         inp = src.name
