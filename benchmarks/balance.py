@@ -33,7 +33,7 @@ def study(model: str, size: int, root: Path, log=print) -> dict:
     from golden.fsutil import make_tmp_dir
     from hls.finn_env import boot
     from hls.flow import load_export, prepare
-    from hls.folding import balance, folding_units, light_view
+    from hls.folding import FoldingError, balance, folding_units, light_view
     from hls.steps import seed_names
     from hwcsp.buildcfg import BuildConfig
     from quant.export import export
@@ -64,7 +64,12 @@ def study(model: str, size: int, root: Path, log=print) -> dict:
         "budgets": {},
     }
     for budget in BUDGETS:
-        r = balance(hw.graph, mac_budget=budget, split=True)
+        try:
+            r = balance(hw.graph, mac_budget=budget, split=True)
+        except FoldingError as e:  # fewer MAC units than MVAUs (32 groups: one MVAU each)
+            out["budgets"][budget] = {"infeasible": str(e)}
+            log(f"balance: {model} @{size}, {budget} MAC units: infeasible ({e})")
+            continue
         per_layer = []
         for u in mvaus:
             a = r.attrs[u.names[0]]
@@ -99,6 +104,9 @@ def plot_pair(pair: str, rows: list[dict], path: Path, budget: int = 2048) -> No
     fig, axes = plt.subplots(len(rows), 1, figsize=(11, 2.6 * len(rows)), sharex=False)
     for ax, r in zip(axes, rows, strict=True):
         b = r["budgets"][budget]
+        if "infeasible" in b:
+            ax.set_title(f"{r['model']} @{r['size']}, {budget} MAC units: infeasible", fontsize=9)
+            continue
         cyc = [c for _, _, c in b["per_layer_cycles"]]
         ax.bar(range(len(cyc)), cyc, width=1.0, color="#1f77b4")
         ax.axhline(b["bottleneck_cycles"], color="#d62728", lw=1)
