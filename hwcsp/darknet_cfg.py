@@ -270,6 +270,10 @@ class _Reader:
             raise CfgError(f"[maxpool] at line {s.line}: channel max pooling (maxout) is not supported yet")
         k, stride = s.int("size", 1), s.int("stride", 1)
         pad = s.int("padding", k - 1)
+        if k == stride and s.get("padding") is None:
+            # valid sizes are multiples of the total stride: a k = stride window never reads
+            # Darknet's default padding, and leaving it out spares the hardware a padding layer
+            pad = 0
         left = pad // 2
         name = self.g.add(
             f"maxpool{i}", "maxpool", x, MaxPool(k, stride, (left, pad - left, left, pad - left))
