@@ -124,6 +124,17 @@ def plot_pair(pair: str, rows: list[dict], path: Path, budget: int = 2048) -> No
     plt.close(fig)
 
 
+def _int_budgets(row: dict) -> dict:
+    """JSON keys are strings: budgets back to ints as study() writes them."""
+    return {**row, "budgets": {int(k): v for k, v in row["budgets"].items()}}
+
+
+def _cell(b: dict) -> str:
+    if "infeasible" in b:
+        return "infeasible"
+    return f"{b['bottleneck_cycles']:,} / {b['efficiency']:.3f}"
+
+
 def table(results: dict[str, list[dict]]) -> str:
     lines = [
         "| pair | model | MVAUs | GMACs | heaviest layer share | "
@@ -133,10 +144,7 @@ def table(results: dict[str, list[dict]]) -> str:
     ]
     for pair, rows in results.items():
         for r in rows:
-            cells = [
-                f"{r['budgets'][b]['bottleneck_cycles']:,} / {r['budgets'][b]['efficiency']:.3f}"
-                for b in BUDGETS
-            ]
+            cells = [_cell(r["budgets"][b]) for b in BUDGETS]
             lines.append(
                 f"| {pair} | {r['model']} @{r['size']} | {r['mvaus']} | {r['macs'] / 1e9:.3f} | "
                 f"{100 * r['heaviest_share']:.1f}% | " + " | ".join(cells) + " |"
@@ -145,18 +153,25 @@ def table(results: dict[str, list[dict]]) -> str:
 
 
 def main(argv: list[str]) -> int:
+    from golden.fsutil import atomic_write
+
     p = argparse.ArgumentParser(prog="benchmarks.balance")
     p.add_argument("--pairs", nargs="*", default=list(PAIRS), choices=list(PAIRS))
     p.add_argument("--build-root", default="build/bench")
     a = p.parse_args(argv)
     root = Path(a.build_root)
     root.mkdir(parents=True, exist_ok=True)
-    results = {pair: [study(m, s, root) for m, s in PAIRS[pair]] for pair in a.pairs}
-    for pair, rows in results.items():
-        plot_pair(pair, rows, root / f"balance_{pair}.png")
+    # cycle counts are deterministic (no timing): pairs not rerun keep their earlier results
+    prev = root / "balance.json"
+    results = json.loads(prev.read_text()) if prev.exists() else {}
+    results = {k: [_int_budgets(r) for r in v] for k, v in results.items() if k in PAIRS and k not in a.pairs}
+    results.update({pair: [study(m, s, root) for m, s in PAIRS[pair]] for pair in a.pairs})
+    results = {k: results[k] for k in PAIRS if k in results}
+    for pair in a.pairs:
+        plot_pair(pair, results[pair], root / f"balance_{pair}.png")
     md = table(results)
-    (root / "balance.md").write_text(md + "\n")
-    (root / "balance.json").write_text(json.dumps(results, indent=1) + "\n")
+    atomic_write(root / "balance.md", md + "\n")
+    atomic_write(root / "balance.json", json.dumps(results, indent=1) + "\n")
     print(md)
     return 0
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
-from golden.cycles import rtl_cycles, swg_buffer_min, swg_ring_depth
+from golden.cycles import rtl_cycles, swg_buffer_min, swg_impl_style, swg_ring_depth
 from golden.node import NodeView, decode_attr, split_op_type
 from hls.fifo import FORKS, JOINS, PixelMaps
 
@@ -168,7 +168,7 @@ def _schedule(graph: onnx.GraphProto, shapes: dict[str, tuple[int, ...]], frames
         _check_arity(n, base, sum(t in times for t in n.input))
         out = n.output[0]
         n_out = _pixels(shapes[out])
-        tau = cycles[n.name] / n_out
+        tau = _pixel_time(views[n.name], cycles[n.name], n_out)
         pix = np.arange(n_out)
         ready = np.zeros(n_out * frames)
         needs = {}
@@ -204,6 +204,16 @@ def _schedule(graph: onnx.GraphProto, shapes: dict[str, tuple[int, ...]], frames
                 take = np.maximum(arrived, by_window)
             taken.append((n, index, t_in, np.maximum.accumulate(take)))
     return times, taken, period
+
+
+def _pixel_time(view: NodeView, cycles: int, n_out: int) -> float:
+    """Cycles between output pixels. A "parallel" sliding window (sim/rtl/swg_parallel.sv,
+    swg_pointwise.sv) has no window buffer: it emits a window in the cycle its last pixel arrives,
+    so its windows come at the input's pace, in bursts (a row of windows, then the rows a stride
+    or the padding skips), not spread over the frame; their consumer's FIFO absorbs the burst."""
+    if split_op_type(view.op_type)[0] == "ConvolutionInputGenerator" and swg_impl_style(view) == "parallel":
+        return float(int(view.attrs["IFMChannels"]) // int(view.attrs["SIMD"]))
+    return cycles / n_out
 
 
 def _is_fifo(node: onnx.NodeProto) -> bool:

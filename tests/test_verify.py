@@ -183,8 +183,18 @@ def test_report_bytes_are_reproducible(verified: dict) -> None:
         ["cspdensenet-ref-prn", "--size", "64"],  # full width: 9.85x with liveness-only FIFOs
         ["cspdensenet-ref-prn"],  # the main job at 320, default budget
         ["darknet-ref-prn"],  # YOLOv3-tiny-PRN at 416
+        # issue 13: stem block, two-way dense layers, average pools (1.44x before the schedule
+        # modelled the parallel window's bursts); grouped convolutions as split/concat trees
+        ["csppeleenet", "--size", "96", "--width", "0.25"],
+        ["cspresnext50", "--size", "64", "--width", "0.125"],
     ],
-    ids=["cspdensenet-ref-prn-s64", "main-job-320", "darknet-ref-prn-416"],
+    ids=[
+        "cspdensenet-ref-prn-s64",
+        "main-job-320",
+        "darknet-ref-prn-416",
+        "csppeleenet-s96",
+        "cspresnext50-s64",
+    ],
 )
 def test_default_fifos_reach_the_bottleneck(config: list[str], tmp_path: Path) -> None:
     """The default, analytically sized FIFOs in the stitched RTL: bit-exact and, in the steady state
