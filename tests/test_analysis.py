@@ -155,3 +155,19 @@ def test_fig8_cio_of_cspresnext50_vs_resnext50():
     assert rel(plain["darknet"] / 1e6, 34.4) <= 0.03 and rel(csp["darknet"] / 1e6, 32.6) <= 0.03
     # the streamed graph adds the shortcuts' sampling windows (ResNeXt's strided shortcuts only)
     assert plain["hwcsp"] > plain["darknet"] and csp["hwcsp"] == csp["darknet"]
+
+
+def test_balance_table_shows_infeasible_budgets_and_reloaded_rows():
+    """A budget below one MAC unit per MVAU is recorded, not a crash; rows read back from
+    balance.json (string keys) render like fresh ones."""
+    import json
+
+    from benchmarks.balance import BUDGETS, _int_budgets, table
+
+    ok = {"bottleneck_cycles": 1000, "efficiency": 0.5}
+    row = {"model": "m", "size": 8, "mvaus": 3, "macs": 2e9, "heaviest_share": 0.25}
+    row["budgets"] = {BUDGETS[0]: {"infeasible": "3 MVAUs need 3 units"}, **{b: ok for b in BUDGETS[1:]}}
+    md = table({"pair": [row]})
+    expected = "| pair | m @8 | 3 | 2.000 | 25.0% | infeasible | 1,000 / 0.500 | 1,000 / 0.500 |"
+    assert md.splitlines()[2] == expected
+    assert table({"pair": [_int_budgets(json.loads(json.dumps(row)))]}) == md
