@@ -38,6 +38,19 @@ CONFIGS = [
     # grouped 3x3 (4 groups of 4 channels): split trees, per-group windows and MVAUs, concat trees
     ("cspresnext50", 64, 0.125),
     pytest.param("resnext50", 64, 0.125, marks=SLOW),
+    # the paper's sizes at full width (make test-all)
+    *(
+        pytest.param(n, s, 1.0, marks=SLOW, id=f"{n}-full")
+        for n, s in (
+            ("csppeleenet", 224),
+            ("peleenet", 224),
+            ("csppeleenet-ref", 224),
+            ("resnet10", 256),
+            ("cspresnet10", 256),
+            ("cspresnext50", 256),
+            ("resnext50", 256),
+        )
+    ),
 ]
 RTL_CONFIGS = [
     ("resnet10", 64, 0.25),
