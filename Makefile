@@ -18,7 +18,7 @@ VARIANT = $(call opt,MACS,--macs) $(call opt,TARGET_FPS,--target-fps) $(if $(NOS
           $(call opt,FIFO_DEPTHS,--fifo-depths) $(if $(LIVENESS_FIFOS),--liveness-fifos)
 HWCSP = $(PY) -m hwcsp.cli
 
-.PHONY: setup models info export train eval detect hls golden sim verify rtl lint test test-all bench area clean need-model
+.PHONY: setup models import info export train eval detect hls golden sim verify rtl lint test test-all bench area clean need-model
 
 setup: $(STAMP)
 $(STAMP): requirements/lock.txt pyproject.toml tools/setup.sh
@@ -30,6 +30,11 @@ need-model:
 
 models: setup
 	$(HWCSP) models $(if $(JSON),--json)
+
+# A Darknet network as a model every target accepts (stored in $HWCSP_MODELS, default ~/.hwcsp/models).
+import: setup
+	@if [ -z "$(DARKNET_CFG)" ]; then echo "error: DARKNET_CFG is not set (make import DARKNET_CFG=net.cfg [DARKNET_WEIGHTS=net.weights] [NAME=] [STRICT=1])" >&2; exit 2; fi
+	$(HWCSP) import darknet $(DARKNET_CFG) $(call opt,DARKNET_WEIGHTS,--weights) $(call opt,NAME,--name) $(if $(STRICT),--strict)
 
 info: setup need-model
 	$(HWCSP) info $(MODEL) $(call opt,SIZE,--size) $(call opt,WIDTH,--width) $(if $(JSON),--json)

@@ -134,6 +134,11 @@ class CfgArch:
     def graph(self, width: float, num_classes: int | None) -> Graph:
         return cfg_graph(self.text, width, num_classes)
 
+    @property
+    def task(self) -> str:
+        yolo = any(n.attrs.kind == "yolo" for n in self.graph(1.0, None).outputs())
+        return "detect" if yolo else "classify"
+
 
 @dataclass(frozen=True)
 class Arch:
@@ -145,6 +150,10 @@ class Arch:
     # "maxpool": a 2x2/2 maxpool before each stage (Darknet Reference); "stage": the stages
     # downsample themselves (PeleeNet's average-pooling transitions, ``CSPDenseStage.pool``)
     downsample: str = "maxpool"
+
+    @property
+    def task(self) -> str:
+        return "classify" if isinstance(self.head, ClassifierHead) else "detect"
 
 
 def channels(c: int, width: float) -> int:

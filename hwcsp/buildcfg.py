@@ -1,6 +1,6 @@
 """Build directories: one per configuration, guarded by ``config.json``.
 
-``build/<model>-s<SIZE>-w<WIDTH>-w<WBITS>a<ABITS>[-<sha8 of the checkpoint>]/`` holds every
+``build/<model>-s<SIZE>-w<WIDTH>-w<WBITS>a<ABITS>[-cfg<sha8>][-<sha8 of the checkpoint>]/`` holds every
 stage's outputs for that configuration. A stage refuses a directory whose ``config.json``
 differs from what it was asked for, so a stale export is never reused silently.
 """
@@ -53,7 +53,11 @@ class BuildConfig:
 
     @property
     def dirname(self) -> str:
+        from hwcsp.registry import build_tag
+
         name = f"{self.model}-s{self.size}-w{self.width:g}-w{self.wbits}a{self.abits}"
+        if tag := build_tag(self.model):  # an imported model: its cfg's hash
+            name += f"-{tag}"
         if self.ckpt_sha256:
             name += f"-{self.ckpt_sha256[:8]}"
         return name

@@ -9,6 +9,7 @@ that is not bit-exact) exits with 1.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import subprocess
 import sys
@@ -291,6 +292,16 @@ def cmd_area(args) -> int:
 
 
 # ----------------------------------------------------------------------------- entry point
+def cmd_import(args) -> int:
+    from hwcsp.registry import zoo_models
+    from hwcsp.user_models import import_darknet
+
+    log = functools.partial(print, file=sys.stderr)
+    rec = import_darknet(args.cfg, args.weights, args.name, args.strict, known=zoo_models(), log=log)
+    print(rec.name)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hwcsp", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
@@ -298,6 +309,21 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("models", help="every registered model at its paper size")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_models)
+
+    s = sub.add_parser("import", help="import a network (a Darknet cfg and weights) as a model")
+    fmt = s.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    d = fmt.add_parser(
+        "darknet",
+        help="a Darknet .cfg (and .weights): every command then accepts it by name",
+        description="Stores the network in $HWCSP_MODELS (default ~/.hwcsp/models); prints its name.",
+    )
+    d.add_argument("cfg", type=Path, help="the Darknet .cfg file")
+    d.add_argument("--weights", type=Path, help="its Darknet .weights file (the model's default weights)")
+    d.add_argument("--name", help="model name (default: the cfg's file name)")
+    d.add_argument(
+        "--strict", action="store_true", help="refuse activations other than ReLU and linear (leaky, ...)"
+    )
+    d.set_defaults(func=cmd_import)
 
     s = sub.add_parser("info", help="per-layer table and BFLOPs chart of one model")
     s.add_argument("model")

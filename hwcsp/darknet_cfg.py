@@ -4,17 +4,23 @@ Used by the zoo (models with a public cfg are written as cfg text and read here;
 that text against the public files) and, later, by users importing their own networks.
 
 Semantics, under the hardware rules (ReLU only, integer joins):
-- ``leaky``, ``mish``, ``swish`` and ``relu`` become ReLU (counts unchanged); ``linear`` stays linear:
-  a linear convolution that feeds anything but the classifier output is a signed residual branch,
-  quantized at the scale of the join it feeds (``hwcsp.graph.Conv``).
+- ``leaky``, ``mish``, ``swish``, ``relu6`` and ``relu`` become ReLU (counts unchanged); ``linear``
+  stays linear: a linear convolution that feeds anything but an output is a signed residual
+  branch, quantized at the scale of the join it feeds (``hwcsp.graph.Conv``).
 - ``[shortcut]`` adds ``from`` onto the previous layer and applies its activation (ReLU). Darknet
   allows ``from`` to have fewer channels (added onto the first ones) and a resolution that is a
   multiple of the previous layer's (every stride-th pixel is added). Both are built from streamable
   layers: a 1x1 stride-s max pool samples the pixels, and the previous convolution is computed as
   two convolutions (the first min(C) filters, linear, into the add; the rest, with the shortcut's
   ReLU, concatenated after it), so no tensor is sliced.
+- ``[shortcut]`` from a layer with *more* channels (PRN's partial residual) adds its first C
+  channels: that convolution is computed as two (the first C filters and the rest, concatenated
+  under its name), so the first part is a tensor of its own.
 - ``[route] layers=a,b`` concatenates; ``groups=G group_id=j`` takes channel slice j of G (a split).
-- ``[avgpool]`` is the global average pool, ``[softmax]`` marks the logits output.
+- ``[avgpool]`` is the global average pool, ``[connected]`` after it a 1x1 convolution,
+  ``[softmax]`` marks the logits output, ``[yolo]`` a detection output (its mask's anchors, the
+  stride of its map); the convolution before either keeps its filters at any width.
+- ``logistic`` (Darknet's default activation) becomes ReLU like the others (``CONVERTED``).
 - Quantizer groups: the inputs of every join (and the add's output) share one quantizer.
 """
 
@@ -26,8 +32,22 @@ from dataclasses import dataclass, replace
 
 from hwcsp.graph import ArchitectureError, Conv, Graph, MaxPool, Output, Split, Upsample
 
-RELU_LIKE = ("leaky", "relu", "mish", "swish", "relu6")
-SUPPORTED = ("net", "convolutional", "maxpool", "avgpool", "route", "shortcut", "softmax", "upsample")
+RELU_LIKE = ("leaky", "relu", "mish", "swish", "relu6", "logistic")
+# activations that become ReLU under the hardware rule (the import command lists them)
+CONVERTED = tuple(a for a in RELU_LIKE if a != "relu")
+SUPPORTED = (
+    "net",
+    "convolutional",
+    "connected",
+    "maxpool",
+    "avgpool",
+    "route",
+    "shortcut",
+    "softmax",
+    "upsample",
+    "yolo",
+)
+HEADS = ("softmax", "yolo")  # a convolution right before one of these is an output convolution
 
 
 class CfgError(ArchitectureError):
@@ -172,6 +192,7 @@ class _Reader:
         self.convs: dict[str, Conv] = {}  # conv tensor -> its spec, groups resolved at the end
         self.orig_ch: dict[str, int] = {}
         self.removed: set[str] = set()  # convs computed as two (a shortcut onto fewer channels)
+        self.taps: dict[str, str] = {}  # conv -> its first filters as their own conv (PRN residuals)
         self.handlers = {
             "convolutional": self._convolutional,
             "maxpool": self._maxpool,
@@ -180,6 +201,7 @@ class _Reader:
             "route": self._route,
             "shortcut": self._shortcut,
         }
+        self.classes: int | None = None  # of the [yolo] layers (one value for all)
 
     # ---- quantizer groups
     def _find(self, x: str) -> str:
@@ -223,16 +245,25 @@ class _Reader:
                 raise CfgError(
                     f"[{s.kind}] at line {s.line}: not supported (supported: {', '.join(SUPPORTED[1:])})"
                 )
-            if s.kind == "softmax":
-                prev = self._softmax(s, i, prev)
+            nxt = body[i + 1] if i + 1 < len(body) else None
+            if s.kind in HEADS:
+                prev = self._softmax(s, i, prev) if s.kind == "softmax" else self._yolo(s, i, prev)
+            elif s.kind in ("convolutional", "connected"):
+                prev = self._convolutional(s, i, prev, nxt if nxt is not None and nxt.kind in HEADS else None)
             else:
-                head = s.kind == "convolutional" and i + 1 < len(body) and body[i + 1].kind == "softmax"
-                prev = self.handlers[s.kind](s, i, prev, head)
+                prev = self.handlers[s.kind](s, i, prev, False)
             self.layer.append(prev)
         return self._finish()
 
     # ---- sections
-    def _convolutional(self, s: Section, i: int, x: str, head: bool) -> str:
+    def _convolutional(self, s: Section, i: int, x: str, head: Section | None) -> str:
+        if s.kind == "connected":  # on a 1x1 map (after [avgpool]) it is a 1x1 convolution
+            if self.g.node(x).op != "gap":
+                raise CfgError(
+                    f"[connected] at line {s.line}: only after [avgpool] (a fully connected layer on a "
+                    "spatial map flattens it, which has no streaming form here)"
+                )
+            s = Section(s.kind, (*s.options, ("filters", str(s.int("output"))), ("size", "1")), s.line)
         k, stride, pad = s.int("size", 1), s.int("stride", 1), s.int("pad", 0)
         if k > 1 and pad != 1 and s.int("padding", -1) != k // 2:
             raise CfgError(f"[convolutional] at line {s.line}: only 'same' padding (pad=1) is supported")
@@ -251,13 +282,17 @@ class _Reader:
         groups = s.int("groups", 1)
         if groups > 1 and groups == cin_orig and filters == groups:
             raise CfgError(f"[convolutional] at line {s.line}: depthwise convolution is not supported")
-        if head and self.num_classes is not None:
-            cout = self.num_classes
+        if head is None:
+            cout = scale_channels(filters, self.width)
+        elif self.num_classes is None:
+            cout = filters
+        elif head.kind == "yolo":
+            cout = len(head.ints("mask")) * (5 + self.num_classes)
         else:
-            cout = filters if head else scale_channels(filters, self.width)
+            cout = self.num_classes
         groups = _scaled_groups(groups, cin_orig, cin, cout)
         bn = s.int("batch_normalize", 0) == 1
-        role = "head" if head else ("first" if x == "input" else "hidden")
+        role = "head" if head is not None else ("first" if x == "input" else "hidden")
         name = f"conv{i}"
         spec = Conv(cout, k, stride, groups, act, bn, "", None, role)
         self.convs[name] = spec
@@ -298,6 +333,31 @@ class _Reader:
         if x not in self.convs or self.convs[x].role != "head":
             raise CfgError(f"[softmax] at line {s.line}: must follow the classifier's convolution")
         return self.g.add("logits", "output", x, Output("logits"))
+
+    def _yolo(self, s: Section, i: int, x: str) -> str:
+        for key, neutral in (("new_coords", 0.0), ("scale_x_y", 1.0)):
+            v = s.get(key)
+            if v is not None and _number(v) != neutral:
+                raise CfgError(
+                    f"[yolo] at line {s.line}: '{key}={v}' is not supported ({key}={neutral:g} only)"
+                )
+        if x not in self.convs or self.convs[x].role != "head" or self.convs[x].act != "linear":
+            raise CfgError(f"[yolo] at line {s.line}: must follow a linear convolution (the output layer)")
+        mask, classes = s.ints("mask"), s.int("classes", 80)
+        flat = s.ints("anchors")
+        anchors = list(zip(flat[0::2], flat[1::2], strict=False))
+        if len(flat) % 2 or any(not 0 <= m < len(anchors) for m in mask):
+            raise CfgError(f"[yolo] at line {s.line}: mask {mask} does not index the {len(anchors)} anchors")
+        if self.orig_ch[x] != len(mask) * (5 + classes):
+            raise CfgError(
+                f"[yolo] at line {s.line}: the convolution before it has {self.orig_ch[x]} filters, "
+                f"{len(mask)} anchors x (5 + {classes} classes) = {len(mask) * (5 + classes)} expected"
+            )
+        if self.classes not in (None, classes):
+            raise CfgError(f"[yolo] at line {s.line}: classes={classes}, another [yolo] has {self.classes}")
+        self.classes = classes
+        out = Output("yolo", self.stride[x], tuple(anchors[m] for m in mask))
+        return self.g.add(f"yolo{i}", "output", x, out)
 
     def _route(self, s: Section, i: int, x: str, _head: bool) -> str:
         srcs = [self._ref(s, i, o) for o in s.ints("layers")]
@@ -346,11 +406,9 @@ class _Reader:
             self._tensor(src, self.ch[f], sx)
             self._union([src, f])
         cf, cx = self.ch[f], self.ch[x]
-        if cf > cx:
-            raise CfgError(
-                f"[shortcut] at line {s.line}: 'from' has more channels ({cf}) than the layer ({cx}); "
-                "dropping channels is not streamable"
-            )
+        if cf > cx:  # the first cx channels of 'from' (PRN): computed as their own convolution
+            src = self._tap_conv(s, f, cx)
+            cf = cx
         name = f"shortcut{i}"
         if cf == cx:
             self.g.add(name, "add", [x, src])
@@ -364,6 +422,36 @@ class _Reader:
         self._union([name, add, a, b, src])
         self.orig_ch[name] = self.orig_ch.get(x, cx)
         return self._tensor(name, cx, sx)
+
+    def _tap_conv(self, s: Section, f: str, first: int) -> str:
+        """Conv ``f`` as two convolutions (its first ``first`` filters and the rest) concatenated
+        under its name, so its readers are unchanged and the first part is a tensor of its own."""
+        if f in self.taps and self.ch[self.taps[f]] == first:
+            return self.taps[f]  # read again (the PRN head adds layer 8 twice)
+        spec = self.convs.get(f)
+        if spec is None or spec.act != "relu":
+            raise CfgError(
+                f"[shortcut] at line {s.line}: 'from' has more channels ({self.ch[f]}) than the layer "
+                f"({first}); adding its first channels needs 'from' to be a ReLU convolution "
+                "(slicing a tensor is not streamable)"
+            )
+        at = self.g.nodes.index(self.g.node(f))
+        node = self.g.nodes.pop(at)
+        del self.convs[f]
+        a, b = f"{f}a", f"{f}b"
+        self.convs[a] = replace(spec, cout=first)
+        self.convs[b] = replace(spec, cout=spec.cout - first)
+        tail = self.g.nodes[at:]
+        del self.g.nodes[at:]
+        for n in (a, b):
+            self.g.conv(n, node.inputs[0], self.convs[n])
+            self._tensor(n, self.convs[n].cout, self.stride[f])
+            self.orig_ch[n] = self.convs[n].cout
+        self.g.add(f, "concat", [a, b])
+        self.g.nodes.extend(tail)
+        self._union([f, a, b])
+        self.taps[f] = a
+        return a
 
     def _split_conv(self, s: Section, x: str, first: int) -> tuple[str, str]:
         """Replace conv ``x`` by two: its first ``first`` filters and the rest (with ReLU)."""
@@ -396,6 +484,13 @@ class _Reader:
         if not self.g.outputs():
             raise CfgError("the cfg has no output ([softmax] after the classifier's convolution)")
         return self.g
+
+
+def _number(v: str) -> float | None:
+    try:
+        return float(v)
+    except ValueError:
+        return None
 
 
 def cfg_graph(text: str, width: float = 1.0, num_classes: int | None = None) -> Graph:

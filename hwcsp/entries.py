@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from hwcsp.arch import Arch, CfgArch, ClassifierHead
+from hwcsp.arch import Arch, CfgArch
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,10 @@ class ModelEntry:
     paper_size: int  # input size of the paper's table row
     doc: str
     tolerance: float = 0.02  # of params and BFLOPs against the paper's row (tests/test_analysis.py)
+    # imported models (hwcsp.user_models): their default checkpoint, and what build directory
+    # names carry (the cfg's hash)
+    checkpoint: Path | None = None
+    tag: str = ""
 
     @property
     def arch(self) -> Arch | CfgArch:
@@ -26,7 +31,7 @@ class ModelEntry:
 
     @property
     def task(self) -> str:
-        return "classify" if isinstance(self.arch.head, ClassifierHead) else "detect"
+        return self.arch.task
 
 
 REGISTRY: dict[str, ModelEntry] = {}

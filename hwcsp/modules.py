@@ -191,8 +191,13 @@ def make_signed_act(bits: int | None, relu: nn.Module) -> nn.Module:
     if bits is None:
         return Identity()
     q = qnn.QuantIdentity(act_quant=SignedActQuant, bit_width=bits + 1, return_quant_tensor=True)
-    _scaling(q).value = _scaling(relu).value  # a signed b+1-bit threshold equals the unsigned b-bit one
+    tie_scale(q, relu)
     return q
+
+
+def tie_scale(signed: nn.Module, relu: nn.Module) -> None:
+    """One scale parameter for both: a signed b+1-bit threshold equals the unsigned b-bit one."""
+    _scaling(signed).value = _scaling(relu).value
 
 
 def _scaling(act: nn.Module):

@@ -16,6 +16,7 @@ from hwcsp.modules import (
     make_act,
     make_input_quant,
     make_signed_act,
+    tie_scale,
 )
 from hwcsp.modules import (
     AvgPool as AvgPoolModule,
@@ -176,6 +177,16 @@ class CSPNet(nn.Module):
             self.signed_acts[signed_key(g)] = make_signed_act(bits, self.acts[layer_key(g)])
         self._groups = groups
         self._classifier = [n.attrs.kind for n in graph.outputs()] == ["logits"]
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Brevitas rebuilds a quantizer's scaling module when its state is loaded, which unties a
+        signed branch's scale from its group's ReLU scale (the add would no longer be exact): tie
+        them again, to the ReLU's loaded value."""
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        if self.quant:
+            for g in {self._groups[n.name] for n in self.graph.nodes if _signed(n)}:
+                tie_scale(self.signed_acts[signed_key(g)], self.acts[layer_key(g)])
+        return result
 
     def act_calls(self) -> list[tuple[str, str]]:
         """(layer, group) for every activation-quantizer call, in forward order."""

@@ -20,9 +20,59 @@ class InputSizeError(UserError, ValueError):
     pass
 
 
+_ZOO: set[str] = set()
+_USER: dict[str, str] = {}  # imported model -> the models directory it was read from
+
+
 def _load() -> None:
     # Importing the model modules runs their @register_model decorators.
     from hwcsp.models import cspdensenet, darknet, pelee, resnet  # noqa: F401
+
+    if not _ZOO:
+        _ZOO.update(n for n in REGISTRY if n not in _USER)
+    _load_user_models()
+
+
+def _load_user_models() -> None:
+    """The imported models of ``$HWCSP_MODELS`` (re-read when the variable changes)."""
+    import sys
+    from functools import partial
+
+    from hwcsp.arch import CfgArch
+    from hwcsp.user_models import CFG, CHECKPOINT, load_records, models_dir
+
+    root = str(models_dir())
+    if _USER and all(v == root for v in _USER.values()):
+        return
+    for name in list(_USER):
+        REGISTRY.pop(name, None)
+        del _USER[name]
+    for rec, d in load_records():
+        if rec.name in _ZOO:
+            print(f"hwcsp: skipping imported model {d}: '{rec.name}' is a zoo model", file=sys.stderr)
+            continue
+        ckpt = d / CHECKPOINT
+        REGISTRY[rec.name] = ModelEntry(
+            rec.name,
+            partial(CfgArch, (d / CFG).read_text()),
+            rec.size,
+            f"imported Darknet cfg {rec.cfg_file} (sha256 {rec.cfg_sha256[:8]})",
+            checkpoint=ckpt if ckpt.is_file() else None,
+            tag=rec.tag,
+        )
+        _USER[rec.name] = root
+
+
+def zoo_models() -> tuple[str, ...]:
+    _load()
+    return tuple(sorted(_ZOO))
+
+
+def build_tag(name: str) -> str:
+    """The suffix an imported model's build directories carry ("" for the zoo and unknown names)."""
+    _load()
+    e = REGISTRY.get(name)
+    return e.tag if e is not None else ""
 
 
 def list_models(task: str | None = None) -> list[str]:

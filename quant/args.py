@@ -91,11 +91,18 @@ def resolve_config(args):
         shipped = shipped_checkpoint(
             args.model, args.size or entry.paper_size, args.width or 1.0, args.wbits or 4, args.abits or 4
         )
+        if shipped is None and entry.checkpoint is not None:  # an imported model's weights
+            if (args.size or entry.paper_size) == entry.paper_size and (args.width or 1.0) == 1.0:
+                shipped = entry.checkpoint
+            else:
+                print(
+                    f"{args.model}: the imported weights are for size {entry.paper_size}, width 1; "
+                    "using seeded weights at this configuration",
+                    file=sys.stderr,
+                )
         if shipped is not None:
-            print(
-                f"using the shipped trained checkpoint {shipped} (--seeded for seeded weights)",
-                file=sys.stderr,
-            )
+            what = "imported weights" if shipped == entry.checkpoint else "shipped trained checkpoint"
+            print(f"using the {what} {shipped} (--seeded for seeded weights)", file=sys.stderr)
             args.ckpt = shipped
     meta: dict = {}
     sha = ""

@@ -103,8 +103,9 @@ def build_model(
     if meta.get("quant"):
         check_matches(meta, ckpt, wbits=cfg.wbits, abits=cfg.abits)
     missing, unexpected = net.load_state_dict(state, strict=False)
-    # a float checkpoint lacks the activation scales and the frozen zero biases of BN convs
-    act_only = all(k.startswith("acts.") or k.endswith("conv.bias") for k in missing)
+    # a float checkpoint lacks the activation scales (signed branches' too) and the frozen zero
+    # biases of BN convs
+    act_only = all(k.startswith(("acts.", "signed_acts.")) or k.endswith("conv.bias") for k in missing)
     if unexpected or not act_only:
         detail = f"missing {missing[:3]}, unexpected {unexpected[:3]}"
         raise CheckpointError(f"checkpoint '{ckpt}' does not fit {cfg.model}: {detail}")

@@ -7,12 +7,18 @@ temporary root behind a file lock, so the first worker builds and the others reu
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
 from filelock import FileLock
 
 from hwcsp.buildcfg import BuildConfig
+
+# Imported models live in $HWCSP_MODELS (default ~/.hwcsp/models): the tests see an empty store of
+# their own, never the user's (the CLI subprocesses inherit it).
+os.environ["HWCSP_MODELS"] = tempfile.mkdtemp(prefix="hwcsp-test-models-")
 
 # The configuration `make test` runs end to end (issue: cspdensenetb-ref-prn WIDTH=0.25 SIZE=64).
 TEST_CONFIG = BuildConfig("cspdensenetb-ref-prn", 64, 0.25)

@@ -8,7 +8,7 @@ import torch
 
 from hwcsp.analysis import analyze
 from hwcsp.darknet_cfg import CfgError, CfgWriter, cfg_graph, parse_cfg
-from hwcsp.graph import Conv, MaxPool
+from hwcsp.graph import Conv, MaxPool, Output
 from hwcsp.models import resnet
 from hwcsp.net import CSPNet, check_graph, tensor_groups
 
@@ -125,12 +125,19 @@ def test_width_keeps_channels_per_group():
 @pytest.mark.parametrize(
     "body, match",
     [
-        ((conv(8, a="logistic"),), "activation 'logistic' is not supported"),
+        ((conv(8, a="tanh"),), "activation 'tanh' is not supported"),
         ((conv(8), conv(8, extra="\ngroups=8")), "depthwise convolution is not supported"),
-        (("[yolo]\nmask=0",), r"\[yolo\] at line \d+: not supported"),
+        ((conv(8), "[yolo]\nmask=0\nanchors=1,2"), r"\[yolo\] at line 12: must follow a linear convolution"),
+        ((conv(8, a="linear"), "[yolo]\nmask=0\nanchors=1,2\nclasses=2"), "8 filters, 1 anchors x"),
+        ((conv(7, a="linear"), "[yolo]\nmask=0\nanchors=1,2\nclasses=2\nscale_x_y=1.05"), "scale_x_y=1.05"),
+        ((conv(7, a="linear"), "[yolo]\nmask=3\nanchors=1,2\nclasses=2"), "does not index the 1 anchors"),
+        ((conv(8), "[connected]\noutput=4"), r"\[connected\] at line \d+: only after \[avgpool\]"),
         ((conv(8), "[maxpool]\nsize=2\nstride=2\nmaxpool_depth=1\nout_channels=4"), "maxout"),
         ((conv(8), "[shortcut]\nfrom=-5\nactivation=leaky"), "out of range"),
-        ((conv(8), conv(4, a="linear"), "[shortcut]\nfrom=-2\nactivation=leaky"), "more channels"),
+        (
+            (conv(8), "[maxpool]\nsize=1\nstride=1", conv(4), "[shortcut]\nfrom=-2\nactivation=leaky"),
+            "more channels",
+        ),
         ((conv(8), conv(8, a="linear"), "[shortcut]\nfrom=-2\nactivation=linear"), "activation 'linear'"),
         (
             (
@@ -171,3 +178,41 @@ def test_linear_conv_into_a_join_is_a_signed_branch_of_the_join_group():
     assert lin and all(x.attrs.group and x.attrs.group == groups[x.name] for x in lin)
     head = next(x for x in g.nodes if x.op == "conv" and x.attrs.role == "head")
     assert isinstance(head.attrs, Conv) and head.attrs.group == ""
+
+
+def test_shortcut_from_more_channels_taps_the_first_filters():
+    """PRN's partial residual: 'from' (8 channels) onto 4 channels adds its first 4. The 8-filter
+    conv becomes two (4 + 4) concatenated under its name; the add reads the first; a second
+    shortcut from the same layer reuses that tap."""
+    text = _mini(
+        conv(8), conv(4), "[shortcut]\nfrom=-2\nactivation=leaky", "[shortcut]\nfrom=0\nactivation=leaky"
+    )
+    g = cfg_graph(text)
+    n = {x.name: x for x in g.nodes}
+    assert "conv0" not in [x.name for x in g.nodes if x.op == "conv"]
+    assert n["conv0"].op == "concat" and n["conv0"].inputs == ["conv0a", "conv0b"]
+    assert n["conv0a"].attrs.cout == n["conv0b"].attrs.cout == 4
+    assert n["conv1"].inputs == ["conv0"]  # readers of the layer are unchanged
+    assert n["shortcut2"].inputs == ["conv1", "conv0a"] and n["shortcut3"].inputs == ["shortcut2", "conv0a"]
+    names = [x.name for x in g.nodes]
+    assert names.index("conv0") < names.index("conv1")  # still in topological order
+    assert check_graph(g)["shortcut3"] == 4
+
+
+def test_yolo_outputs_and_connected_classifier():
+    det = (
+        "[net]\nchannels=3\n\n"
+        + "\n\n".join([conv(8, s=2), conv(14, k=1, a="linear")])
+        + "\n\n[yolo]\nmask=1,2\nanchors=3,4, 5,6, 7,8\nclasses=2\nscale_x_y=1.0\nnew_coords=0\n"
+    )
+    (out,) = cfg_graph(det).outputs()
+    assert out.name == "yolo2" and out.attrs == Output("yolo", 2, ((5, 6), (7, 8)))
+    head = next(x for x in cfg_graph(det, width=0.5, num_classes=5).nodes if x.name == "conv1")
+    assert head.attrs.cout == 2 * (5 + 5) and head.attrs.role == "head"
+    cls = (
+        "[net]\nchannels=3\n\n"
+        + conv(8)
+        + "\n\n[avgpool]\n\n[connected]\noutput=10\nactivation=linear\n\n[softmax]\n"
+    )
+    fc = next(x for x in cfg_graph(cls).nodes if x.name == "conv2")
+    assert (fc.attrs.cout, fc.attrs.k, fc.attrs.role, fc.attrs.act) == (10, 1, "head", "linear")

@@ -1,0 +1,251 @@
+"""`hwcsp import darknet` (hwcsp.user_models): a cfg and .weights become a model every command accepts.
+
+The network below has every cfg construct that changes how weights map onto modules: BatchNorm and
+plain convolutions, a leaky activation (becomes ReLU, with the warning), a strided shortcut onto more
+channels (the linear conv computed as two), a partial residual from a layer with more channels (PRN:
+that conv computed as two) and a [connected] classifier. Its .weights file is written byte by byte
+here. The imported float model is checked against a direct implementation of Darknet's layer
+arithmetic (torch.nn.functional on the file's arrays, not the project's modules); then the imported
+model runs the integer chain (export, hls, golden == FINN == qonnx == Brevitas, 0 mismatches) under
+its own name, and the command's refusals exit 2 with one line and write nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from hwcsp.darknet_weights import read_weights
+
+try:
+    from golden_helpers.finn_env import Finn, finn
+    from golden_helpers.refs import Graphs, Tally, against_brevitas, against_finn, against_qonnx
+except ImportError:  # tests/ imported as a package
+    from tests.golden_helpers.finn_env import Finn, finn
+    from tests.golden_helpers.refs import Graphs, Tally, against_brevitas, against_finn, against_qonnx
+
+__all__ = ["finn"]
+
+ROOT = Path(__file__).resolve().parents[1]
+_C = "[convolutional]\n{bn}filters={f}\nsize={k}\nstride={s}\npad=1\nactivation={a}\n"
+
+
+def conv(f: int, k: int, s: int = 1, a: str = "relu", bn: bool = True) -> str:
+    return _C.format(bn="batch_normalize=1\n" if bn else "", f=f, k=k, s=s, a=a)
+
+
+CFG = "\n".join(
+    [
+        "[net]\nwidth=32\nheight=32\nchannels=3\n",
+        conv(16, 3, 2, "leaky"),  # 0
+        conv(8, 3),  # 1
+        conv(16, 1, a="linear"),  # 2
+        "[shortcut]\nfrom=-3\nactivation=relu\n",  # 3: 16 + 16
+        conv(24, 3, 2, "linear"),  # 4
+        "[shortcut]\nfrom=-2\nactivation=relu\n",  # 5: layer 3 sampled (stride 2) onto the first 16 of 24
+        conv(16, 1),  # 6
+        conv(8, 3, bn=False),  # 7
+        "[shortcut]\nfrom=-2\nactivation=relu\n",  # 8: the first 8 of layer 6's 16 onto 8 (PRN)
+        "[avgpool]\n",  # 9
+        "[connected]\noutput=10\nactivation=linear\n",  # 10
+        "[softmax]\n",
+    ]
+)
+
+
+def _weights(seed: int = 0) -> bytes:
+    """A .weights file for CFG with the statistics of a trained network (He-scaled weights,
+    BatchNorm scales near 1, small means, positive variances), in Darknet's order."""
+    from hwcsp.darknet_cfg import parse_cfg
+    from hwcsp.darknet_weights import param_layout
+
+    rng = np.random.default_rng(seed)
+    parts = []
+    for q in param_layout(parse_cfg(CFG)):
+        n = q.outputs
+        fan_in = int(np.prod(q.weight_shape[1:]))
+        w = rng.normal(0.0, np.sqrt(2.0 / fan_in), int(np.prod(q.weight_shape)))
+        bn = [rng.uniform(0.5, 1.5, n), rng.normal(0.0, 0.1, n), rng.uniform(0.5, 2.0, n)] if q.bn else []
+        b = rng.normal(0.0, 0.1, n)
+        parts += [b, w, *bn] if q.kind == "connected" else [b, *bn, w]
+    return struct.pack("<iiiQ", 0, 2, 0, 12345) + np.concatenate(parts).astype("<f4").tobytes()
+
+
+def darknet_forward(x: torch.Tensor, data: bytes) -> torch.Tensor:
+    """Darknet's arithmetic for CFG on the file's arrays (leaky computed as ReLU, the hardware rule)."""
+    _, layers = read_weights(data, CFG)
+    p = {q.index: q for q in layers}
+
+    def cv(i: int, t: torch.Tensor, stride: int = 1) -> torch.Tensor:
+        q = p[i]
+        w = torch.from_numpy(q.weights.astype(np.float64))
+        y = F.conv2d(t, w, stride=stride, padding=w.shape[-1] // 2)
+        if q.bn is None:
+            return y + torch.from_numpy(q.biases.astype(np.float64))[None, :, None, None]
+        s, m, v = (torch.from_numpy(a.astype(np.float64))[None, :, None, None] for a in q.bn)
+        b = torch.from_numpy(q.biases.astype(np.float64))[None, :, None, None]
+        return s * (y - m) / (v.sqrt() + 1e-6) + b
+
+    r = torch.relu
+    x0 = r(cv(0, x, 2))
+    x1 = r(cv(1, x0))
+    x2 = cv(2, x1)
+    x3 = r(x2 + x0)
+    x4 = cv(4, x3, 2)
+    x5 = x4.clone()
+    x5[:, :16] += x3[:, :, ::2, ::2]  # Darknet adds a finer, narrower map onto the first channels
+    x5 = r(x5)
+    x6 = r(cv(6, x5))
+    x7 = r(cv(7, x6))
+    x8 = r(x7 + x6[:, :8])
+    g = x8.mean(dim=(2, 3))
+    fc = p[10]
+    return g @ torch.from_numpy(fc.weights.astype(np.float64)).T + torch.from_numpy(
+        fc.biases.astype(np.float64)
+    )
+
+
+@pytest.fixture()
+def imported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    cfg, weights = tmp_path / "My Tiny.cfg", tmp_path / "tiny.weights"
+    cfg.write_text(CFG)
+    weights.write_bytes(_weights())
+    models = tmp_path / "models"
+    monkeypatch.setenv("HWCSP_MODELS", str(models))
+    return {"cfg": cfg, "weights": weights, "models": models, "tmp": tmp_path}
+
+
+def _hwcsp(*args: str, models: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HWCSP_MODELS=str(models))
+    return subprocess.run(
+        [sys.executable, "-m", "hwcsp.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_import_stores_the_model_and_darknets_arithmetic_holds(imported: dict) -> None:
+    from hwcsp.net import CSPNet
+    from hwcsp.registry import create_model, get_entry, list_models
+    from quant.checkpoint import load_checkpoint
+
+    p = _hwcsp(
+        "import",
+        "darknet",
+        str(imported["cfg"]),
+        "--weights",
+        str(imported["weights"]),
+        models=imported["models"],
+    )
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "my-tiny\n"  # the default name comes from the file name
+    assert "leaky: layers 0" in p.stderr and "hwcsp train my-tiny --init" in p.stderr
+    d = imported["models"] / "my-tiny"
+    assert sorted(f.name for f in d.iterdir()) == ["model.cfg", "model.json", "weights.pt"]
+    rec = json.loads((d / "model.json").read_text())
+    assert (rec["task"], rec["size"], rec["classes"], rec["converted"]) == (
+        "classify",
+        32,
+        10,
+        {"leaky": [0]},
+    )
+
+    assert "my-tiny" in list_models("classify")
+    e = get_entry("my-tiny")
+    assert e.checkpoint == d / "weights.pt" and e.tag == f"cfg{rec['cfg_sha256'][:8]}"
+    state, meta = load_checkpoint(e.checkpoint)
+    assert (meta["model"], meta["size"], meta["quant"], meta["num_classes"]) == ("my-tiny", 32, False, 10)
+    net = create_model("my-tiny", quant=False)
+    assert isinstance(net, CSPNet)
+    net.load_state_dict(state)
+    net.eval().double()
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with torch.no_grad():
+        ours = net(x)
+    ref = darknet_forward(x, imported["weights"].read_bytes())
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)  # float32-stored parameters
+    assert ref.abs().max() > 0.1  # not a vacuous comparison
+
+
+def test_imported_model_runs_the_integer_chain_by_name(imported: dict, finn: Finn, tmp_path: Path) -> None:
+    """`hwcsp export NAME` takes the imported weights by default, in a build directory that carries
+    the cfg's and the checkpoint's hashes; that configuration through the hls lowering: golden ==
+    FINN == qonnx == Brevitas, 0 mismatching integers."""
+    import onnx
+
+    from golden.execute import Program
+    from golden.fsutil import sha256_file
+    from golden.software import load_io_spec
+    from hls.flow import HlsRequest, run
+    from hwcsp.buildcfg import BuildConfig
+    from quant.export import export
+
+    args = ["import", "darknet", str(imported["cfg"]), "--weights", str(imported["weights"])]
+    assert _hwcsp(*args, models=imported["models"]).returncode == 0
+    build = tmp_path / "build"
+    p = _hwcsp("export", "my-tiny", "--build-root", str(build), models=imported["models"])
+    assert p.returncode == 0, p.stderr
+    assert "using the imported weights" in p.stderr
+    ckpt = imported["models"] / "my-tiny" / "weights.pt"
+    rec = json.loads((imported["models"] / "my-tiny" / "model.json").read_text())
+    (d,) = build.iterdir()
+    assert d.name == f"my-tiny-s32-w1-w4a4-cfg{rec['cfg_sha256'][:8]}-{sha256_file(ckpt)[:8]}"
+    assert json.loads((d / "export.json").read_text())["weights"] == "checkpoint"
+
+    # the same configuration in-process, for the Brevitas module the comparison needs
+    cfg = BuildConfig.from_dict(json.loads((d / "config.json").read_text()))
+    r = export(cfg, cfg.path(tmp_path / "b2"), ckpt, log=lambda *a: None)
+    assert r.onnx_path.read_bytes() == (d / "model.qonnx.onnx").read_bytes()
+    hw = run(
+        HlsRequest(r.onnx_path.parent, baseline=False, codegen=False, verify_frames=1), log=lambda *a: None
+    )
+    model = onnx.load(str(hw / "model.hw.onnx"))
+    spec = load_io_spec(hw / "io_spec.json")
+    x = np.random.default_rng(17).integers(0, 256, (2, *spec.input.shape[1:]))
+    gold = Program(model).run({spec.input.name: x}, return_all=True)
+    g, tally = Graphs.load(hw, finn), Tally()
+    one = {k: v[:1] for k, v in gold.items()}
+    against_finn(g, finn, one, x[:1], tally)
+    against_qonnx(g, finn, one, x[:1], tally)
+    against_brevitas(g, r.net, gold, x, tally)
+    assert tally.mismatches == 0 and tally.integers > 0, str(tally)
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--weights", "{other}"], "the cfg's 7 layers with parameters need"),
+        (["--strict"], "--strict: activations that are not ReLU or linear (leaky: layers 0)"),
+        (["--name", "resnet10"], "'resnet10' is a zoo model"),
+        (["--name", "Bad Name"], "model name 'Bad Name'"),
+        (["--weights", "{missing}"], "cannot read the weights"),
+    ],
+    ids=["weights-of-another-cfg", "strict", "zoo-name", "bad-name", "missing-weights"],
+)
+def test_refusals_exit_2_with_one_line_and_write_nothing(imported: dict, args: list[str], match: str) -> None:
+    other = imported["tmp"] / "other.weights"
+    other.write_bytes(_weights()[:-8])
+    args = [a.format(other=other, missing=imported["tmp"] / "nope.weights") for a in args]
+    p = _hwcsp("import", "darknet", str(imported["cfg"]), *args, models=imported["models"])
+    assert p.returncode == 2 and match in p.stderr, p.stderr
+    assert len([ln for ln in p.stderr.splitlines() if "error" in ln]) == 1 and "Traceback" not in p.stderr
+    assert not imported["models"].exists() or not any(imported["models"].iterdir())
+
+
+def test_unsupported_layers_are_refused_naming_the_line(imported: dict) -> None:
+    bad = imported["tmp"] / "bad.cfg"
+    bad.write_text(CFG.replace("[avgpool]\n", "[avgpool]\n\n[dropout]\nprobability=.5\n"))
+    p = _hwcsp("import", "darknet", str(bad), models=imported["models"])
+    assert p.returncode == 2 and "[dropout] at line" in p.stderr and "not supported" in p.stderr, p.stderr
