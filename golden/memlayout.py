@@ -113,7 +113,23 @@ def threshold_layout(node: NodeView, dtype: DType | None = None) -> MemLayout:
     if dtype is None:
         key = "weightDataType" if node.op_type == "Thresholding" else "accDataType"
         dtype = parse_dtype(attr(node, key, "INT32"))
+        if node.op_type == "MVAU":  # a threshold of acc max + 1 ("never") needs one bit more
+            dtype = _widened(dtype, t)
     return MemLayout(depth=_div(node, ch, pe, "PE"), lanes=pe * t.shape[1], elem_bits=dtype.bits, dtype=dtype)
+
+
+def _widened(dtype: DType, t: np.ndarray) -> DType:
+    """``dtype``, or the narrowest integer type that holds both its range and the values ``t``."""
+    lo, hi = float(np.min(t, initial=dtype.min)), float(np.max(t, initial=dtype.max))
+    if lo >= dtype.min and hi <= dtype.max:
+        return dtype
+    signed = lo < 0
+
+    def fits(b: int) -> bool:
+        return -(2 ** (b - 1)) <= lo and hi < 2 ** (b - 1) if signed else hi < 2**b
+
+    bits = next(b for b in range(2, 65) if fits(b))
+    return parse_dtype(f"{'INT' if signed else 'UINT'}{bits}")
 
 
 def threshold_matrix(node: NodeView) -> np.ndarray:

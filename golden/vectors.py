@@ -198,14 +198,12 @@ def _memories(view: NodeView, graph_dtypes: dict[str, str], node_dir: Path, rel:
         view.op_type == "Thresholding" and 1 in view.inits
     )
     if has_thr:
-        tdt = None
-        if view.op_type == "MVAU":  # the MVAU's thresholds are compared in its accumulator type
-            tdt = parse_dtype(str(view.attrs.get("accDataType", "INT32")))
+        # an MVAU's thresholds in its accumulator type (one bit wider where one is acc max + 1)
         mems["thresholds"] = _memory(
             node_dir / "thresholds.hex",
             f"{rel}/thresholds.hex",
-            threshold_words(view, tdt),
-            threshold_layout(view, tdt),
+            threshold_words(view),
+            threshold_layout(view),
             "address t; lane p*steps + i (from the LSB) = T[t*PE + p, i], ascending thresholds",
         )
         if view.op_type == "MVAU":

@@ -297,6 +297,11 @@ class _Lowerer:
             raise LoweringError(f"{node.name}: non-positive input scale")
         # v = scale * (acc + offset) / div >= edge  ⟺  acc >= edge * div / scale - offset (all exact)
         thr = np.ceil(edge[None, :] * x.div / scale[:, None] - offset[:, None])
+        # Outside the input's range a threshold is always or never passed: clip it to
+        # [min, max + 1] (FINN's RoundAndClipThresholds), so the threshold memory is as narrow as
+        # the accumulator (+ 1 bit at most) whatever the BatchNorm statistics were.
+        xmin, xmax = (-(2 ** (x.bits - 1)), 2 ** (x.bits - 1) - 1) if x.signed else (0, 2**x.bits - 1)
+        thr = np.clip(thr, xmin, xmax + 1)
         if np.all(thr == thr[:1]):
             thr = thr[:1]
         tb, ts = int_bits(thr.min(), thr.max())

@@ -223,6 +223,25 @@ def test_imported_model_runs_the_integer_chain_by_name(imported: dict, finn: Fin
     assert tally.mismatches == 0 and tally.integers > 0, str(tally)
 
 
+def test_every_command_takes_the_imported_name(imported: dict, tmp_path: Path) -> None:
+    """info, hls, sim (every node in its RTL module) and verify (the stitched network at its
+    bottleneck) by name; the thresholds of its signed branch lay outside the accumulator's range
+    (clipped by the lowering, one bit wider in the threshold memory: the RTL runs them)."""
+    args = ["import", "darknet", str(imported["cfg"]), "--weights", str(imported["weights"])]
+    models, root = imported["models"], ["--build-root", str(tmp_path / "build")]
+    assert _hwcsp(*args, models=models).returncode == 0
+    p = _hwcsp("info", "my-tiny", *root, models=models)
+    assert p.returncode == 0 and "my-tiny @32" in p.stdout, p.stderr
+    for cmd in ("sim", "verify"):
+        p = _hwcsp(cmd, "my-tiny", *root, models=models)
+        assert p.returncode == 0, (cmd, p.stdout[-2000:], p.stderr[-2000:])
+    (hw,) = (tmp_path / "build").glob("my-tiny-s32-*/hls-m2048")
+    rep = json.loads((hw / "report" / "rtl_network.json").read_text())
+    assert rep["verdict"] == "pass" and rep["bit_exact"] and rep["measured"]["ratio"] <= 1.05, rep
+    nodes = json.loads((hw / "sim" / "report.json").read_text())["nodes"]
+    assert nodes and all(e["verdict"] == "pass" and e["mismatch_ints"] == 0 for e in nodes)
+
+
 @pytest.mark.parametrize(
     "args, match",
     [
@@ -249,3 +268,32 @@ def test_unsupported_layers_are_refused_naming_the_line(imported: dict) -> None:
     bad.write_text(CFG.replace("[avgpool]\n", "[avgpool]\n\n[dropout]\nprobability=.5\n"))
     p = _hwcsp("import", "darknet", str(bad), models=imported["models"])
     assert p.returncode == 2 and "[dropout] at line" in p.stderr and "not supported" in p.stderr, p.stderr
+
+
+SHARED_CFG = ROOT.parent / "shared" / "reference" / "darknet-cfg"
+# ../shared/reference/architectures.md, "computed" column: params (M; all floats for the detector),
+# BFLOPs at the cfg's own size
+REFERENCE = {
+    "darknet": (7.314, 0.967),
+    "resnet10": (5.240, 2.273),
+    "resnext50": (22.191, 10.111),
+    "csresnext50": (20.499, 7.930),
+    "yolov3-tiny-prn": (4.940, 3.467),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+def test_imported_public_cfgs_reproduce_the_reference_counts(name: str, imported: dict) -> None:
+    from hwcsp.analysis import model_stats
+    from hwcsp.registry import zoo_models
+    from hwcsp.user_models import import_darknet
+
+    path = SHARED_CFG / f"{name}.cfg"
+    if not path.exists():
+        pytest.skip(f"{path} is absent (the public cfgs live in ../shared/)")
+    rec = import_darknet(path, name=f"pub-{name}", known=zoo_models(), log=lambda *a: None)
+    s = model_stats(rec.name, rec.size)
+    params, bflops = REFERENCE[name]
+    ours = s.params_all if rec.task == "detect" else s.params
+    assert abs(ours / 1e6 - params) / params <= 0.005, (ours, params)
+    assert abs(s.bflops - bflops) / bflops <= 0.005, (s.bflops, bflops)
