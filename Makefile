@@ -33,8 +33,8 @@ models: setup
 
 # A Darknet network as a model every target accepts (stored in $HWCSP_MODELS, default ~/.hwcsp/models).
 import: setup
-	@if [ -z "$(DARKNET_CFG)" ]; then echo "error: DARKNET_CFG is not set (make import DARKNET_CFG=net.cfg [DARKNET_WEIGHTS=net.weights] [NAME=] [STRICT=1])" >&2; exit 2; fi
-	$(HWCSP) import darknet $(DARKNET_CFG) $(call opt,DARKNET_WEIGHTS,--weights) $(call opt,NAME,--name) $(if $(STRICT),--strict)
+	@if [ -z "$(DARKNET_CFG)" ]; then echo "error: DARKNET_CFG is not set (make import DARKNET_CFG=net.cfg [DARKNET_WEIGHTS=net.weights] [NAME=] [CALIB=dir] [STRICT=1])" >&2; exit 2; fi
+	$(HWCSP) import darknet $(DARKNET_CFG) $(call opt,DARKNET_WEIGHTS,--weights) $(call opt,NAME,--name) $(call opt,CALIB,--calib) $(if $(STRICT),--strict)
 
 info: setup need-model
 	$(HWCSP) info $(MODEL) $(call opt,SIZE,--size) $(call opt,WIDTH,--width) $(if $(JSON),--json)

@@ -297,7 +297,9 @@ def cmd_import(args) -> int:
     from hwcsp.user_models import import_darknet
 
     log = functools.partial(print, file=sys.stderr)
-    rec = import_darknet(args.cfg, args.weights, args.name, args.strict, known=zoo_models(), log=log)
+    rec = import_darknet(
+        args.cfg, args.weights, args.name, args.strict, known=zoo_models(), log=log, calib=args.calib
+    )
     print(rec.name)
     return 0
 
@@ -320,6 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("cfg", type=Path, help="the Darknet .cfg file")
     d.add_argument("--weights", type=Path, help="its Darknet .weights file (the model's default weights)")
     d.add_argument("--name", help="model name (default: the cfg's file name)")
+    d.add_argument(
+        "--calib", type=Path, help="folder of images to calibrate activation scales on (default: digits)"
+    )
     d.add_argument(
         "--strict", action="store_true", help="refuse activations other than ReLU and linear (leaky, ...)"
     )

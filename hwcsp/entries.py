@@ -24,6 +24,7 @@ class ModelEntry:
     # names carry (the cfg's hash)
     checkpoint: Path | None = None
     tag: str = ""
+    calib: Path | None = None  # images its export calibrates on (default: digits val images)
 
     @property
     def arch(self) -> Arch | CfgArch:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import difflib
+from pathlib import Path
 
 from hwcsp.arch import build_graph
 from hwcsp.entries import REGISTRY, ModelEntry
@@ -59,6 +60,7 @@ def _load_user_models() -> None:
             f"imported Darknet cfg {rec.cfg_file} (sha256 {rec.cfg_sha256[:8]})",
             checkpoint=ckpt if ckpt.is_file() else None,
             tag=rec.tag,
+            calib=Path(rec.calib) if rec.calib else None,
         )
         _USER[rec.name] = root
 

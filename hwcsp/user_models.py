@@ -7,7 +7,9 @@ stores, in ``$HWCSP_MODELS/<name>/`` (default ``~/.hwcsp/models``; never the rep
 - ``model.cfg``: the cfg text as given;
 - ``model.json``: the record below (hashes, input size, task, converted activations);
 - ``weights.pt``: with ``--weights``, a float hwcsp checkpoint of the imported parameters (Darknet's
-  BatchNorm converted), the model's default checkpoint: export calibrates its activation scales.
+  BatchNorm converted), the model's default checkpoint: export calibrates its activation scales, on
+  the images of ``--calib DIR`` if given (read where they are; their hash goes into the build
+  directory names), else on the digits val images.
 
 The registry lists these beside the zoo (``hwcsp.registry``); their build directories carry the
 cfg's hash (``BuildConfig.dirname``) and, through the checkpoint's hash, the weights'. A directory
@@ -47,11 +49,14 @@ class ImportRecord:
     task: str
     classes: int
     converted: dict[str, list[int]] = field(default_factory=dict)  # activation -> darknet layers
+    calib: str = ""  # folder of calibration images (--calib), "" for the digits val images
+    calib_sha256: str = ""  # of its images' names and bytes
 
     @property
     def tag(self) -> str:
-        """What build directory names carry: the cfg's hash (the weights' is the checkpoint's)."""
-        return f"cfg{self.cfg_sha256[:8]}"
+        """What build directory names carry: the cfg's hash, and the calibration images' (the
+        weights' hash is the checkpoint's, which the name carries too)."""
+        return f"cfg{self.cfg_sha256[:8]}" + (f"-cal{self.calib_sha256[:8]}" if self.calib_sha256 else "")
 
 
 def models_dir() -> Path:
@@ -97,6 +102,7 @@ def import_darknet(
     strict: bool = False,
     known: tuple[str, ...] = (),
     log=print,
+    calib: Path | None = None,
 ) -> ImportRecord:
     """Read, check and store a Darknet network; ``known`` are names taken by the zoo."""
     from golden.fsutil import atomic_dir, sha256_file
@@ -143,6 +149,11 @@ def import_darknet(
         except OSError as e:
             raise ModelImportError(f"cannot read the weights '{weights}': {e.strerror}") from e
         read_weights(data, text)  # refuses a file of another cfg before anything is written
+    calib_sha = ""
+    if calib is not None:
+        from quant.data.folder import folder_digest
+
+        calib_sha = folder_digest(calib)  # refuses a missing or empty folder
     record = ImportRecord(
         name=name,
         source="darknet",
@@ -153,6 +164,8 @@ def import_darknet(
         task=task,
         classes=classes,
         converted=converted,
+        calib=str(Path(calib).resolve()) if calib is not None else "",
+        calib_sha256=calib_sha,
     )
     target = models_dir() / name
     target.parent.mkdir(parents=True, exist_ok=True)

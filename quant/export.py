@@ -29,7 +29,7 @@ from hwcsp.graph import Output
 from hwcsp.modules import ConvBN
 from hwcsp.net import CSPNet, layer_key
 from hwcsp.quant import INPUT_BITS, INPUT_SCALE, BiasQuant, WeightQuant
-from hwcsp.registry import create_model
+from hwcsp.registry import create_model, get_entry
 from quant.calibrate import (
     DegenerateDataError,
     TensorHealth,
@@ -113,7 +113,12 @@ def build_model(
     return net, not meta.get("quant")
 
 
-def calibration_input(size: int, n: int = N_CALIB, seed: int = 0) -> torch.Tensor:
+def calibration_input(size: int, n: int = N_CALIB, seed: int = 0, folder: Path | None = None) -> torch.Tensor:
+    """``n`` digits val images, or the first ``n`` of an image folder (an imported model's --calib)."""
+    if folder is not None:
+        from quant.data.folder import folder_images
+
+        return images_to_input(folder_images(folder, size, n))
     from quant.data import calibration_images
 
     return images_to_input(calibration_images(size, n, seed))
@@ -248,11 +253,13 @@ def export(cfg: BuildConfig, out_dir: Path, ckpt: Path | None = None, log=print)
         cfg = BuildConfig(**{**asdict(cfg), "ckpt_sha256": sha256_file(ckpt)})
     cfg.check_dir(out_dir)
     net, needs_calib = build_model(cfg, ckpt, loaded)
-    x = calibration_input(cfg.size)
+    folder = get_entry(cfg.model).calib
+    x = calibration_input(cfg.size, folder=folder)
     if needs_calib:
+        source = f"images of {folder}" if folder else "digits val images"
         log(
-            f"export: {'seeded' if ckpt is None else 'float-checkpoint'} weights — calibrating BatchNorm and "
-            f"activation scales on {x.shape[0]} seeded sample images (not trained)"
+            f"export: {'seeded' if ckpt is None else 'float-checkpoint'} weights — calibrating "
+            f"{'BatchNorm and ' if ckpt is None else ''}activation scales on {x.shape[0]} {source}"
         )
         calibrate_until_alive(net, x, set_bn=ckpt is None)
     net = fold_batchnorm(net)

@@ -223,6 +223,42 @@ def test_imported_model_runs_the_integer_chain_by_name(imported: dict, finn: Fin
     assert tally.mismatches == 0 and tally.integers > 0, str(tally)
 
 
+def test_calibration_folder_feeds_the_export_and_names_the_build(imported: dict, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from quant.data.folder import folder_digest, folder_images
+
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    rng = np.random.default_rng(3)
+    shapes = [(40, 50, 3), (32, 32), (20, 64, 3), (32, 32, 3), (48, 48, 3), (32, 40, 3)]  # grey, aspects
+    for i, shape in enumerate(shapes):  # brightness and contrast differ from image to image
+        img = np.clip(rng.normal(40 * i, 10 + 12 * i, shape), 0, 255).astype(np.uint8)
+        Image.fromarray(img).save(calib / f"im{i}.png")
+    (calib / "notes.txt").write_text("not an image")
+    x = folder_images(calib, 32, 8)
+    assert x.shape == (8, 3, 32, 32) and x.dtype == np.uint8
+    assert (x[6] == x[0]).all() and not (x[1] == x[0]).all()  # name order, cycled
+    assert (x[1, 0] == x[1, 2]).all()  # the grey image became RGB
+
+    args = [
+        "import",
+        "darknet",
+        str(imported["cfg"]),
+        "--weights",
+        str(imported["weights"]),
+        "--calib",
+        str(calib),
+    ]
+    assert _hwcsp(*args, models=imported["models"]).returncode == 0
+    build = tmp_path / "build"
+    p = _hwcsp("export", "my-tiny", "--build-root", str(build), models=imported["models"])
+    assert p.returncode == 0, p.stderr
+    assert f"activation scales on 8 images of {calib}" in p.stdout, p.stdout
+    (d,) = build.iterdir()
+    assert f"-cal{folder_digest(calib)[:8]}-" in d.name
+
+
 def test_every_command_takes_the_imported_name(imported: dict, tmp_path: Path) -> None:
     """info, hls, sim (every node in its RTL module) and verify (the stitched network at its
     bottleneck) by name; the thresholds of its signed branch lay outside the accumulator's range
@@ -250,13 +286,25 @@ def test_every_command_takes_the_imported_name(imported: dict, tmp_path: Path) -
         (["--name", "resnet10"], "'resnet10' is a zoo model"),
         (["--name", "Bad Name"], "model name 'Bad Name'"),
         (["--weights", "{missing}"], "cannot read the weights"),
+        (["--calib", "{other}"], "is not a directory"),
+        (["--calib", "{empty}"], "no .png, .jpg, .jpeg, .bmp files in"),
     ],
-    ids=["weights-of-another-cfg", "strict", "zoo-name", "bad-name", "missing-weights"],
+    ids=[
+        "weights-of-another-cfg",
+        "strict",
+        "zoo-name",
+        "bad-name",
+        "missing-weights",
+        "calib-file",
+        "calib-empty",
+    ],
 )
 def test_refusals_exit_2_with_one_line_and_write_nothing(imported: dict, args: list[str], match: str) -> None:
     other = imported["tmp"] / "other.weights"
     other.write_bytes(_weights()[:-8])
-    args = [a.format(other=other, missing=imported["tmp"] / "nope.weights") for a in args]
+    empty = imported["tmp"] / "empty"
+    empty.mkdir()
+    args = [a.format(other=other, missing=imported["tmp"] / "nope.weights", empty=empty) for a in args]
     p = _hwcsp("import", "darknet", str(imported["cfg"]), *args, models=imported["models"])
     assert p.returncode == 2 and match in p.stderr, p.stderr
     assert len([ln for ln in p.stderr.splitlines() if "error" in ln]) == 1 and "Traceback" not in p.stderr
