@@ -20,7 +20,9 @@ Distributed (``torchrun --nproc_per_node=2 -m quant.train ...``, gloo on CPU): e
 batch is cut into world x accum micro-batches; rank r takes micro-batches r*accum..(r+1)*accum-1.
 BatchNorm normalises per micro-batch; its running statistics are updated from the step's starting
 values by every micro-batch and averaged over micro-batches and ranks, so a 2-process run equals a
-1-process run accumulating the same two micro-batches (tests/test_ddp.py).
+1-process run accumulating the same two micro-batches (tests/test_ddp.py). Several machines:
+``torchrun --nnodes N --rdzv-backend c10d --rdzv-endpoint HOST:PORT ...`` (README); each node's local
+rank 0 fills that node's data cache, global rank 0 alone calibrates and writes checkpoints.
 """
 
 from __future__ import annotations
@@ -171,9 +173,14 @@ def _cached(cache: Path, size: int, seed: int, n: int) -> Path | None:
     return min(found)[1] if found else None
 
 
-def load_digits_train(size: int, n: int, seed: int, cache: Path | None, rank: int = 0) -> TrainData:
+def load_digits_train(size: int, n: int, seed: int, cache: Path | None, local_rank: int = 0) -> TrainData:
     """The first ``n`` items of the digits train split, generated once into ``cache`` (atomically) and
-    memory-mapped from there; a larger cache of the same size and seed serves smaller requests."""
+    memory-mapped from there; a larger cache of the same size and seed serves smaller requests.
+
+    Each node's first process (local rank 0) fills its node's cache: another machine does not see
+    this one's files. A file lock serializes nodes that do share the directory."""
+    from filelock import FileLock
+
     from quant.data import CLASS_NAMES
 
     name = f"digits-train-s{size}-seed{seed}-n{n}"
@@ -181,11 +188,14 @@ def load_digits_train(size: int, n: int, seed: int, cache: Path | None, rank: in
         images, boxes, labels, counts = _digits_arrays(size, n, seed)
     else:
         cache = Path(cache)
-        if rank == 0 and _cached(cache, size, seed, n) is None:
-            with atomic_dir(cache / name) as tmp:
-                arrays = _digits_arrays(size, n, seed)
-                for key, a in zip(("images", "boxes", "labels", "counts"), arrays, strict=True):
-                    np.save(tmp / f"{key}.npy", a)
+        if local_rank == 0:
+            cache.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(cache / ".digits.lock")):
+                if _cached(cache, size, seed, n) is None:
+                    with atomic_dir(cache / name) as tmp:
+                        arrays = _digits_arrays(size, n, seed)
+                        for key, a in zip(("images", "boxes", "labels", "counts"), arrays, strict=True):
+                            np.save(tmp / f"{key}.npy", a)
         if dist.is_initialized():
             dist.barrier()
         d = _cached(cache, size, seed, n)
@@ -218,12 +228,13 @@ def load_coco_train(root: str, size: int, n: int | None) -> TrainData:
     return TrainData(images, boxes, labels, list(folder.class_names), f"coco:{root}")
 
 
-def load_train_data(cfg: TrainConfig, rank: int = 0) -> TrainData:
+def load_train_data(cfg: TrainConfig, local_rank: int = 0) -> TrainData:
     if cfg.data == "digits":
         from quant.data import DigitsConfig
 
         n = cfg.train_images or DigitsConfig(size=cfg.size).train_len
-        return load_digits_train(cfg.size, n, cfg.data_seed, Path(cfg.cache) if cfg.cache else None, rank)
+        cache = Path(cfg.cache) if cfg.cache else None
+        return load_digits_train(cfg.size, n, cfg.data_seed, cache, local_rank)
     return load_coco_train(cfg.data, cfg.size, cfg.train_images)
 
 
@@ -259,7 +270,9 @@ def load_weights(net: nn.Module, state: dict, path: Path) -> None:
     """Load a checkpoint's weights; a float checkpoint into a quantized net lacks only act scales and
     the frozen zero biases of BatchNorm convs, a QAT one into a float net has only those extra."""
     own = net.state_dict()
-    extra_ok = ("acts.",)
+    if state and all(k.startswith("module.") for k in state):  # saved from a DDP wrapper elsewhere
+        state = {k.removeprefix("module."): v for k, v in state.items()}
+    extra_ok = ("acts.", "signed_acts.")
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     allowed = [k for k in missing + unexpected if k.startswith(extra_ok) or k.endswith("conv.bias")]
@@ -417,13 +430,14 @@ def _read_resume(run: Path, cfg: TrainConfig) -> tuple[dict, dict, dict, list[di
 
 
 # ----------------------------------------------------------------------------- training
-def _dist_env() -> tuple[int, int]:
+def _dist_env() -> tuple[int, int, int]:
+    """(global rank, world size, rank on this node) under torchrun, else (0, 1, 0)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("gloo")
     if dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
+        return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0"))
+    return 0, 1, 0
 
 
 def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
@@ -432,7 +446,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
 
     if cfg.mode not in ("float", "qat"):
         raise TrainError(f"mode must be 'float' or 'qat', got {cfg.mode!r}")
-    rank, world = _dist_env()
+    rank, world, local_rank = _dist_env()
     if cfg.batch % (world * cfg.accum):
         raise TrainError(f"batch {cfg.batch} does not split into {world} ranks x {cfg.accum} micro-batches")
     if cfg.threads:
@@ -460,7 +474,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
         if init_meta["quant"]:
             check_matches(init_meta, init_path, wbits=cfg.wbits, abits=cfg.abits)
 
-    data = load_train_data(cfg, rank)
+    data = load_train_data(cfg, local_rank)
     classes = data.class_names
     if init_meta.get("classes") is not None and list(init_meta["classes"]) != classes:
         raise TrainError(f"{init_path} was trained on classes {init_meta['classes']}, the data has {classes}")
@@ -482,13 +496,15 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
         f"anchors ({origin}, mean best IoU {mean_best_iou(wh, levels):.3f}): "
         + "; ".join(f"stride {lv.stride}: {[list(a) for a in lv.anchors]}" for lv in levels)
     )
+    # Calibration runs on rank 0 only: the other ranks receive its result with the weights (DDP
+    # broadcasts rank 0's parameters and buffers when it wraps the model, below).
     if init_state is not None:
         load_weights(net, init_state, init_path)
-        if cfg.mode == "qat" and not init_meta["quant"]:
+        if cfg.mode == "qat" and not init_meta["quant"] and rank == 0:
             x, tg = data.batch(np.arange(min(N_CALIB, len(data.images))))
             pct = calibrate_for_qat(net, x, tg, levels, cfg.calib_percentile, say)
             say(f"QAT from float {init_path}: scales at the {pct:g}th percentile of {len(x)} images")
-    elif cfg.mode == "qat":
+    elif cfg.mode == "qat" and rank == 0:
         from quant.calibrate import calibrate
 
         x, _ = data.batch(np.arange(min(N_CALIB, len(data.images))))

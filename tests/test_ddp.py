@@ -1,10 +1,14 @@
-"""torchrun with 2 processes (DDP, gloo) equals 1 process accumulating the same two micro-batches."""
+"""torchrun with 2 processes (DDP, gloo), on one node or as two nodes through c10d rendezvous, equals
+1 process accumulating the same two micro-batches."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 import torch
 
 from quant.checkpoint import load_checkpoint
@@ -34,34 +38,53 @@ ARGS = [
 ]
 
 
-def run(cmd: list[str], tmp_path) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    r = subprocess.run(cmd, cwd=os.getcwd(), env=env, capture_output=True, text=True, timeout=300)
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+
+
+def run(cmd: list[str]) -> None:
+    r = subprocess.run(cmd, cwd=os.getcwd(), env=ENV, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_two_processes_equal_one_process_accumulating(tmp_path):
-    one, two = tmp_path / "one", tmp_path / "two"
-    common = ["--build-root", str(tmp_path / "build")]
-    run([sys.executable, "-m", "quant.train", *ARGS, *common, "--accum", "2", "--out", str(one)], tmp_path)
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    run([*torchrun, "-m", "quant.train", *ARGS, *common, "--out", str(two)], tmp_path)
+@pytest.fixture(scope="module")
+def single(tmp_path_factory) -> Path:
+    """One process accumulating the two micro-batches of each step."""
+    tmp = tmp_path_factory.mktemp("ddp")
+    one = tmp / "one"
+    run(
+        [
+            sys.executable,
+            "-m",
+            "quant.train",
+            *ARGS,
+            "--build-root",
+            str(tmp / "build"),
+            "--accum",
+            "2",
+            "--out",
+            str(one),
+        ]
+    )
+    return one
+
+
+def check_equal_to_single(two: Path, single: Path) -> None:
     ranks = [json.loads((two / f"shards-rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["world_size"] for r in ranks] == [2, 2] and [r["rank"] for r in ranks] == [0, 1]
     s0, s1 = ({i for mb in r["micro_batches"] for i in mb} for r in ranks)
     assert s0 and s1 and not s0 & s1  # disjoint shards
     # the single process saw exactly the same micro-batches, in rank order within each step
-    single = json.loads((one / "shards-rank0.json").read_text())
-    assert single["world_size"] == 1
+    one = json.loads((single / "shards-rank0.json").read_text())
+    assert one["world_size"] == 1
     interleaved = [
         mb for pair in zip(ranks[0]["micro_batches"], ranks[1]["micro_batches"], strict=True) for mb in pair
     ]
-    assert single["micro_batches"] == interleaved and len(interleaved) == 4  # 2 steps x 2 micro-batches
+    assert one["micro_batches"] == interleaved and len(interleaved) == 4  # 2 steps x 2 micro-batches
 
     assert json.loads((two / "train.json").read_text())["world_size"] == 2
-    a, _ = load_checkpoint(one / "last.pt")
+    a, _ = load_checkpoint(single / "last.pt")
     b, _ = load_checkpoint(two / "last.pt")
-    assert a.keys() == b.keys()
+    assert a.keys() == b.keys() and not any(k.startswith("module.") for k in b)
     worst = 0.0
     for k in a:
         if a[k].is_floating_point():
@@ -75,3 +98,35 @@ def test_two_processes_equal_one_process_accumulating(tmp_path):
     torch.manual_seed(0)
     init = hwcsp.create_model("cspdensenetb-ref-prn", size=64, width=0.25, num_classes=10).state_dict()
     assert not torch.equal(init["layers.stem.conv.weight"], a["layers.stem.conv.weight"])
+
+
+def test_two_processes_equal_one_process_accumulating(tmp_path, single):
+    two = tmp_path / "two"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    run([*torchrun, "-m", "quant.train", *ARGS, "--build-root", str(tmp_path / "build"), "--out", str(two)])
+    check_equal_to_single(two, single)
+
+
+def test_two_nodes_equal_one_process_accumulating(tmp_path, single):
+    """Two "nodes" (one process each) meeting through c10d rendezvous, each with its own build
+    directory as separate machines have: each node fills its own data cache (local rank 0), rank 0
+    alone calibrates (DDP hands its scales to the other rank) and writes the checkpoints."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    two = tmp_path / "two"
+    procs = []
+    for node in (0, 1):
+        cmd = [
+            sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
+            "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "hwcsp-test",
+            "-m", "quant.train", *ARGS, "--build-root", str(tmp_path / f"node{node}"), "--out", str(two),
+        ]  # fmt: skip
+        procs.append(
+            subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        )
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    for node in (0, 1):  # each node generated its own cache
+        assert list((tmp_path / f"node{node}" / "cache").glob("digits-train-*/images.npy")), node
+    check_equal_to_single(two, single)
