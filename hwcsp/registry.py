@@ -23,6 +23,7 @@ class InputSizeError(UserError, ValueError):
 
 _ZOO: set[str] = set()
 _USER: dict[str, str] = {}  # imported model -> the models directory it was read from
+_USER_STATE: list = [None]  # what the store looked like when it was read
 
 
 def _load() -> None:
@@ -35,16 +36,20 @@ def _load() -> None:
 
 
 def _load_user_models() -> None:
-    """The imported models of ``$HWCSP_MODELS`` (re-read when the variable changes)."""
+    """The imported models of ``$HWCSP_MODELS``, re-read when the variable or the store changes
+    (an import in this process, another process's import)."""
     import sys
     from functools import partial
 
     from hwcsp.arch import CfgArch
-    from hwcsp.user_models import CFG, CHECKPOINT, load_records, models_dir
+    from hwcsp.user_models import CFG, CHECKPOINT, RECORD, load_records, models_dir
 
-    root = str(models_dir())
-    if _USER and all(v == root for v in _USER.values()):
+    root = models_dir()
+    records = sorted(root.glob(f"*/{RECORD}")) if root.is_dir() else []
+    state = (str(root), [(str(f), f.stat().st_mtime_ns) for f in records])
+    if state == _USER_STATE[0]:
         return
+    _USER_STATE[0] = state
     for name in list(_USER):
         REGISTRY.pop(name, None)
         del _USER[name]
@@ -62,7 +67,7 @@ def _load_user_models() -> None:
             tag=rec.tag,
             calib=Path(rec.calib) if rec.calib else None,
         )
-        _USER[rec.name] = root
+        _USER[rec.name] = str(root)
 
 
 def zoo_models() -> tuple[str, ...]:

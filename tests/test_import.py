@@ -345,3 +345,12 @@ def test_imported_public_cfgs_reproduce_the_reference_counts(name: str, imported
     ours = s.params_all if rec.task == "detect" else s.params
     assert abs(ours / 1e6 - params) / params <= 0.005, (ours, params)
     assert abs(s.bflops - bflops) / bflops <= 0.005, (s.bflops, bflops)
+
+
+def test_an_import_in_this_process_is_listed_at_once(imported: dict) -> None:
+    from hwcsp.registry import list_models
+    from hwcsp.user_models import import_darknet
+
+    assert "later" not in list_models()
+    import_darknet(imported["cfg"], name="later", log=lambda *a: None)
+    assert "later" in list_models("classify")
