@@ -176,7 +176,12 @@ def variant_of(args: argparse.Namespace) -> Variant:
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=("float", "qat"), default="qat", help="float training or QAT (default)")
-    p.add_argument("--data", default="digits", help="'digits' or a COCO folder (images/ + instances.json)")
+    p.add_argument(
+        "--data",
+        default="digits",
+        help="'digits'; detectors: a COCO folder (images/ + instances.json); classifiers: an .npz "
+        "(images, labels[, val_images, val_labels, class_names]) or a folder of class folders",
+    )
     p.add_argument("--init", type=Path, help="checkpoint to start from (QAT: the float checkpoint)")
     p.add_argument("--epochs", type=positive_int, help="epochs (default 10)")
     p.add_argument("--batch", type=positive_int, help="global batch size (default 32)")

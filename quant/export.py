@@ -113,15 +113,33 @@ def build_model(
     return net, not meta.get("quant")
 
 
-def calibration_input(size: int, n: int = N_CALIB, seed: int = 0, folder: Path | None = None) -> torch.Tensor:
-    """``n`` digits val images, or the first ``n`` of an image folder (an imported model's --calib)."""
+def calibration_input(
+    size: int,
+    n: int = N_CALIB,
+    seed: int = 0,
+    folder: Path | None = None,
+    data: str | None = None,
+    described: bool = False,
+):
+    """``n`` calibration images: the first of an image folder (an imported model's --calib), else
+    of the checkpoint's training data when it is present (an .npz, class or COCO folder), else
+    digits val images. ``described``: (tensor, where they came from)."""
+    images, source = None, "digits val images"
     if folder is not None:
         from quant.data.folder import folder_images
 
-        return images_to_input(folder_images(folder, size, n))
-    from quant.data import calibration_images
+        images, source = folder_images(folder, size, n), f"images of {folder}"
+    elif data is not None:
+        from quant.tasks import sample_images
 
-    return images_to_input(calibration_images(size, n, seed))
+        images = sample_images(data, size, n)
+        source = f"training images of {data}" if images is not None else source
+    if images is None:
+        from quant.data import calibration_images
+
+        images = calibration_images(size, n, seed)
+    x = images_to_input(images)
+    return (x, source) if described else x
 
 
 def _rename_tensors(model: onnx.ModelProto, mapping: dict[str, str]) -> None:
@@ -254,9 +272,9 @@ def export(cfg: BuildConfig, out_dir: Path, ckpt: Path | None = None, log=print)
     cfg.check_dir(out_dir)
     net, needs_calib = build_model(cfg, ckpt, loaded)
     folder = get_entry(cfg.model).calib
-    x = calibration_input(cfg.size, folder=folder)
+    data = loaded[1].get("data") if loaded is not None else None
+    x, source = calibration_input(cfg.size, folder=folder, data=data, described=True)
     if needs_calib:
-        source = f"images of {folder}" if folder else "digits val images"
         log(
             f"export: {'seeded' if ckpt is None else 'float-checkpoint'} weights — calibrating "
             f"{'BatchNorm and ' if ckpt is None else ''}activation scales on {x.shape[0]} {source}"
@@ -265,7 +283,8 @@ def export(cfg: BuildConfig, out_dir: Path, ckpt: Path | None = None, log=print)
     net = fold_batchnorm(net)
     check_scales(net)
     health = activation_health(net, x)
-    bad = [h for h in health if not h.ok]
+    # the input's codes are the data's pixels at a fixed scale: nothing calibration chose
+    bad = [h for h in health if not h.ok and h.layer != "input"]
     if bad:
         raise DegenerateDataError(
             "export refused: activations are degenerate on the calibration images (need >= 50% of codes "

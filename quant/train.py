@@ -1,4 +1,6 @@
-"""Float training and QAT of the zoo's detectors (``hwcsp train``, ``make train``, ``torchrun``).
+"""Float training and QAT of the zoo's detectors and classifiers (``hwcsp train``, ``make train``,
+``torchrun``). The loop is shared; data, loss, QAT calibration and the validation score are the
+task's (``quant.tasks``: YOLO loss and mAP, or cross-entropy and top-1 / top-5).
 
 Run directory (``--out``, default ``<build-root>/<config>/train-seed<SEED>/`` where ``<config>`` is
 the configuration's build directory name, ``<model>-s<SIZE>-w<WIDTH>-w<WBITS>a<ABITS>`` for QAT and
@@ -47,12 +49,12 @@ from torch import nn
 from golden.errors import HwcspError
 from golden.fsutil import atomic_dir, atomic_write, sha256_file
 from hwcsp.errors import UserError
-from quant.anchors import Level, fit_levels, levels_from_meta, levels_of_graph, levels_to_json, mean_best_iou
+from quant.anchors import Level
 from quant.checkpoint import CheckpointError, check_matches, load_checkpoint, save_checkpoint
 from quant.loss import yolo_loss
+from quant.tasks import TASKS, _calibrate_by_loss
 
 N_CALIB = 32  # training images that set the activation scales before QAT
-CALIB_PERCENTILES = (99.0, 99.9, 99.99, 100.0)  # candidate clipping points of the QAT calibration
 
 
 class TrainError(UserError, RuntimeError):
@@ -292,28 +294,11 @@ def calibrate_for_qat(
     percentile: float | None = None,
     log: Callable[[str], None] = print,
 ) -> float:
-    """Activation scales of a quantized net holding float weights (BatchNorm statistics kept).
-
-    With ``percentile`` None, each candidate of ``CALIB_PERCENTILES`` is tried and the one whose
-    quantized detection loss on ``x`` is lowest is kept: the export's 99th percentile clips large
-    activations, which costs a trained detector most of its mAP before QAT starts (W8A8 PTQ of the
-    float digits model: 0.315 mAP@0.5 at the 99th percentile, 0.905 at the 99.99th).
-    """
-    from quant.calibrate import calibrate
-
+    """A detector's QAT calibration (``quant.tasks``): the percentile with the lowest YOLO loss."""
     size = (x.shape[2], x.shape[3])
-    if percentile is not None:
-        calibrate(net, x, percentile=percentile, set_bn=False)
-        return percentile
-    losses = {}
-    for p in CALIB_PERCENTILES:
-        calibrate(net, x, percentile=p, set_bn=False)
-        with torch.no_grad():
-            losses[p] = float(yolo_loss(net.eval()(x), targets, levels, size).total)
-    best = min(losses, key=losses.get)
-    calibrate(net, x, percentile=best, set_bn=False)
-    log("calibration loss by percentile: " + ", ".join(f"{p:g}: {v:.2f}" for p, v in losses.items()))
-    return best
+    return _calibrate_by_loss(
+        net, x, percentile, lambda out: yolo_loss(out, targets, levels, size).total, log
+    )
 
 
 def make_optimizer(net: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -386,7 +371,7 @@ class BNStats:
 
 
 # ----------------------------------------------------------------------------- run directory
-def _meta(cfg: TrainConfig, levels: list[Level], classes: list[str], epoch: int, extra: dict) -> dict:
+def _meta(cfg: TrainConfig, task_meta: dict, classes: list[str], epoch: int, extra: dict) -> dict:
     return {
         "model": cfg.model,
         "size": cfg.size,
@@ -395,7 +380,7 @@ def _meta(cfg: TrainConfig, levels: list[Level], classes: list[str], epoch: int,
         "abits": cfg.abits if cfg.mode == "qat" else None,
         "num_classes": len(classes),
         "quant": cfg.mode == "qat",
-        **levels_to_json(levels),
+        **task_meta,
         "classes": list(classes),
         "seed": cfg.seed,
         "epoch": epoch,
@@ -474,7 +459,10 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
         if init_meta["quant"]:
             check_matches(init_meta, init_path, wbits=cfg.wbits, abits=cfg.abits)
 
-    data = load_train_data(cfg, local_rank)
+    from hwcsp.registry import get_entry
+
+    task = TASKS[get_entry(cfg.model).task]()
+    data = task.load(cfg, local_rank)
     classes = data.class_names
     if init_meta.get("classes") is not None and list(init_meta["classes"]) != classes:
         raise TrainError(f"{init_path} was trained on classes {init_meta['classes']}, the data has {classes}")
@@ -486,23 +474,14 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
         )
 
     net = create_net(cfg, len(classes))
-    defaults = levels_of_graph(net)
-    wh = np.concatenate([b[:, 2:] - b[:, :2] for b in data.boxes])
-    if init_meta.get("anchors") is not None:
-        levels, origin = levels_from_meta(init_meta, defaults), f"from {init_path}"
-    else:
-        levels, origin = fit_levels(wh, defaults, cfg.seed), "k-means"
-    say(
-        f"anchors ({origin}, mean best IoU {mean_best_iou(wh, levels):.3f}): "
-        + "; ".join(f"stride {lv.stride}: {[list(a) for a in lv.anchors]}" for lv in levels)
-    )
+    task.setup(net, data, init_meta, init_path, cfg, say)
     # Calibration runs on rank 0 only: the other ranks receive its result with the weights (DDP
     # broadcasts rank 0's parameters and buffers when it wraps the model, below).
     if init_state is not None:
         load_weights(net, init_state, init_path)
         if cfg.mode == "qat" and not init_meta["quant"] and rank == 0:
             x, tg = data.batch(np.arange(min(N_CALIB, len(data.images))))
-            pct = calibrate_for_qat(net, x, tg, levels, cfg.calib_percentile, say)
+            pct = task.calibrate_qat(net, x, tg, cfg.calib_percentile, cfg.size, say)
             say(f"QAT from float {init_path}: scales at the {pct:g}th percentile of {len(x)} images")
     elif cfg.mode == "qat" and rank == 0:
         from quant.calibrate import calibrate
@@ -511,7 +490,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
         calibrate(net, x, set_bn=True)  # seeded weights: BatchNorm statistics and scales from data
         say("QAT from scratch: BatchNorm statistics and activation scales calibrated on seeded weights")
 
-    val = load_val_set(cfg) if rank == 0 else None
+    val = task.load_val(cfg) if rank == 0 else None
     opt = make_optimizer(net, cfg)
     steps_per_epoch = len(data.images) // cfg.batch
     if steps_per_epoch == 0:
@@ -527,14 +506,13 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
         model = nn.parallel.DistributedDataParallel(net, forward_sync_buffers=False)  # BNStats syncs them
     bn = BNStats(net)
     micro = cfg.batch // (world * cfg.accum)
-    image_hw = (cfg.size, cfg.size)
     init_info = {"path": str(cfg.init), "sha256": sha256_file(cfg.init)} if cfg.init else None
     train_json = {
         "config": cfg.identity(),
         "data": data.name,
         "train_images": len(data.images),
         "classes": classes,
-        **levels_to_json(levels),
+        **task.meta(),
         "init": init_info,
         "world_size": world,
         "params": sum(p.numel() for p in net.parameters()),
@@ -547,7 +525,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
             len(data.images), generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
         )
         order = order.numpy()
-        sums = {"loss": 0.0, "box": 0.0, "obj": 0.0, "cls": 0.0}
+        sums = dict.fromkeys(("loss", *task.parts), 0.0)
         t0, seen = time.time(), 0
         bar = tqdm(
             range(steps_per_epoch),
@@ -572,7 +550,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
                 sync = j == cfg.accum - 1 or world == 1
                 ctx = model.no_sync() if not sync else nullcontext()
                 with ctx:
-                    lp = yolo_loss(model(x), tg, levels, image_hw)
+                    lp = task.loss(model(x), tg, cfg.size)
                     (lp.total / cfg.accum).backward()
                 bn.after_micro()
                 parts.append(lp)
@@ -586,7 +564,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
             loss = sum(float(p.total.detach()) for p in parts) / len(parts)
             for k, v in (
                 ("loss", loss),
-                *((k, sum(getattr(p, k) for p in parts) / len(parts)) for k in ("box", "obj", "cls")),
+                *((k, sum(p.parts[k] for p in parts) / len(parts)) for k in task.parts),
             ):
                 sums[k] += v
             ips = seen / max(time.time() - t0, 1e-9)
@@ -616,21 +594,11 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
         }
         if rank == 0:
             if val is not None:
-                from quant.evaluate import evaluate, torch_runner
-
-                r = evaluate(torch_runner(net), val, levels, cfg.size, cfg.mode)
-                record.update(
-                    val_map50=round(r.map50, 5), val_map50_95=round(r.map50_95, 5), val_images=r.images
-                )
+                record.update(task.evaluate(net, val, cfg))
                 net.train()
             metrics.append(record)
-            meta = _meta(
-                cfg,
-                levels,
-                classes,
-                epoch + 1,
-                {"init": init_info, "val": {k: record.get(k) for k in ("val_map50", "val_map50_95")}},
-            )
+            scores = {k: v for k, v in record.items() if k.startswith("val_") and k != "val_images"}
+            meta = _meta(cfg, task.meta(), classes, epoch + 1, {"init": init_info, "val": scores})
             ckpt = run / f"epoch-{epoch + 1:03d}.pt"
             atomic_write(run / "train.json", json.dumps(train_json, indent=1) + "\n")
             save_checkpoint(ckpt, net.state_dict(), meta)
@@ -639,11 +607,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
             torch.save({"optimizer": opt.state_dict(), "epoch": epoch + 1, "step": step}, buf)
             atomic_write(run / "resume.pt", buf.getvalue())
             _write_jsonl(run / "metrics.jsonl", metrics)
-            val_txt = (
-                f", val mAP@0.5 {record['val_map50']:.4f} mAP@0.5:0.95 {record['val_map50_95']:.4f}"
-                if val
-                else ""
-            )
+            val_txt = task.describe(record) if val is not None else ""
             speed = f"{record['img_s']:.1f} img/s, {seconds:.0f} s"
             say(f"epoch {epoch + 1}: loss {record['loss']:.4f}, {speed}{val_txt} -> {ckpt}")
         if cfg.log_shards:
@@ -665,8 +629,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     from hwcsp.registry import get_entry
 
     entry = get_entry(args.model)
-    if entry.task != "detect":
-        raise TrainError(f"{args.model} is a classifier; training is implemented for the detectors")
     init = args.init
     if args.ckpt is not None:
         if init is not None and Path(init) != Path(args.ckpt):
