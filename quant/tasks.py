@@ -5,7 +5,8 @@ resume); a task owns its data, its loss, its QAT calibration and its validation 
 
 - ``DetectTask``: boxes, anchors (k-means or a checkpoint's), the YOLO loss, mAP through pycocotools;
 - ``ClassifyTask``: one label per image, cross-entropy, top-1 / top-5 accuracy. Data: ``digits``
-  (the digits classification view, one digit per image), an ``.npz`` array file (``images`` uint8
+  (the digits classification view, one digit per image), ``fashion-mnist`` (the Debian package's
+  60 000 / 10 000 images, ``quant.data.fashion_mnist``), an ``.npz`` array file (``images`` uint8
   N x H x W [x 3], ``labels`` int64 N, optional ``class_names``; validation from ``val_images`` /
   ``val_labels`` in the same file) or an image folder (``DIR/<class>/*.png|jpg``, classes in name
   order; validation from a sibling ``DIR-val``), every image resized to the model size.
@@ -218,6 +219,15 @@ def load_folder(root: Path, size: int, n: int | None, classes: list[str] | None 
     return ClassData(images, np.array([k for _, k in files], dtype=np.int64), names, f"folder:{root}")
 
 
+def load_fashion_mnist(size: int, n: int | None, split: str) -> ClassData:
+    from quant.data.fashion_mnist import CLASS_NAMES, load
+
+    images, labels = load(split, n)
+    return ClassData(
+        _resized(images, size, "fashion-mnist"), labels, list(CLASS_NAMES), f"fashion-mnist-{split}"
+    )
+
+
 def load_digits_classes(size: int, n: int, seed: int, split: str) -> ClassData:
     from quant.data import CLASS_NAMES, DigitsClassification
 
@@ -238,9 +248,10 @@ class ClassifyTask:
 
     def load(self, cfg, local_rank: int) -> ClassData:
         if cfg.data == "digits":
-            return load_digits_classes(
-                cfg.size, cfg.train_images or self.DIGITS_TRAIN, cfg.data_seed, "train"
-            )
+            n = cfg.train_images or self.DIGITS_TRAIN
+            return load_digits_classes(cfg.size, n, cfg.data_seed, "train")
+        if cfg.data == "fashion-mnist":
+            return load_fashion_mnist(cfg.size, cfg.train_images, "train")
         path = Path(cfg.data)
         if path.suffix == ".npz":
             return load_npz(path, cfg.size, cfg.train_images, "train")
@@ -265,6 +276,8 @@ class ClassifyTask:
         n = cfg.val_images
         if cfg.data == "digits":
             return load_digits_classes(cfg.size, min(n, self.DIGITS_VAL), cfg.data_seed, "val")
+        if cfg.data == "fashion-mnist":
+            return load_fashion_mnist(cfg.size, n, "val")
         path = Path(cfg.data)
         if path.suffix == ".npz":
             z = np.load(path, allow_pickle=False)
@@ -296,6 +309,8 @@ def sample_images(data: str, size: int, n: int) -> np.ndarray | None:
     """The first ``n`` training images of a checkpoint's ``data`` (an .npz file, a class folder or a
     COCO folder) as uint8 NCHW at ``size``, to calibrate and check an export on the distribution
     the network was trained on; None for ``digits`` or data no longer present."""
+    if data == "fashion-mnist":
+        return np.ascontiguousarray(load_fashion_mnist(size, n, "train").images.transpose(0, 3, 1, 2))
     path = Path(data)
     if data == "digits" or not path.exists():
         return None

@@ -196,3 +196,45 @@ def test_bad_array_files_exit_2_with_one_line(tmp_path: Path, arrays: dict, matc
     )
     assert p.returncode == 2 and match in p.stderr and "Traceback" not in p.stderr, p.stderr[-2000:]
     assert not (tmp_path / "o" / "last.pt").exists()
+
+
+def _idx_gz(path: Path, magic: int, arr: np.ndarray) -> None:
+    import gzip
+    import struct
+
+    path.write_bytes(gzip.compress(struct.pack(f">{arr.ndim + 1}i", magic, *arr.shape) + arr.tobytes()))
+
+
+def test_fashion_mnist_reads_the_packages_idx_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """IDX files written byte by byte (big-endian header, then uint8 data) read back exactly; a
+    wrong magic or a truncated file is one clear error; the Debian package when installed."""
+    from quant.data import fashion_mnist as fm
+    from quant.tasks import load_fashion_mnist
+
+    images = np.arange(3 * 28 * 28, dtype=np.uint32).astype(np.uint8).reshape(3, 28, 28)
+    labels = np.array([9, 0, 4], dtype=np.uint8)
+    for stem in ("train", "t10k"):
+        _idx_gz(tmp_path / f"{stem}-images-idx3-ubyte.gz", 2051, images)
+        _idx_gz(tmp_path / f"{stem}-labels-idx1-ubyte.gz", 2049, labels)
+    monkeypatch.setenv("FASHION_MNIST", str(tmp_path))
+    x, y = fm.load("train")
+    assert (x == images).all() and y.tolist() == [9, 0, 4] and y.dtype == np.int64
+    d = load_fashion_mnist(32, 2, "val")
+    assert d.images.shape == (2, 32, 32, 3) and d.class_names[9] == "Ankle boot"
+    _idx_gz(tmp_path / "t10k-labels-idx1-ubyte.gz", 2051, labels)
+    with pytest.raises(fm.FashionMnistError, match="magic 2051, expected 2049"):
+        fm.load("val")
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(
+        __import__("gzip").compress((2051).to_bytes(4, "big") + b"\0\0\0\3\0\0\0\x1c\0\0\0\x1c" + b"\1" * 100)
+    )
+    with pytest.raises(fm.FashionMnistError, match="100 bytes of data"):
+        fm.load("train")
+    monkeypatch.setenv("FASHION_MNIST", str(tmp_path / "nowhere"))
+    with pytest.raises(fm.FashionMnistError, match="dataset-fashion-mnist"):
+        fm.load("train")
+    monkeypatch.delenv("FASHION_MNIST")
+    if not (fm.DEFAULT_DIR / "train-labels-idx1-ubyte.gz").exists():
+        pytest.skip("the Debian package dataset-fashion-mnist is not installed (make setup installs it)")
+    (x, y), (xv, yv) = fm.load("train"), fm.load("val")
+    assert x.shape == (60000, 28, 28) and xv.shape == (10000, 28, 28)
+    assert np.bincount(y).tolist() == [6000] * 10 and np.bincount(yv).tolist() == [1000] * 10

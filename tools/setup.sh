@@ -17,9 +17,10 @@ quiet_pip() { .venv/bin/python -m pip install --quiet "$@" 2> >(grep -v "is igno
 quiet_pip --no-deps -r requirements/lock.txt
 quiet_pip --no-deps --no-build-isolation -e .
 
-# Icarus Verilog (RTL tests) and Yosys (hwcsp rtl's memory inventory, make area) from Debian.
-apt_tool() {  # <command> <package> <what it is for>
+# Icarus Verilog (RTL tests), Yosys (hwcsp rtl's memory inventory, make area) and Fashion-MNIST from Debian.
+apt_tool() {  # <command or file> <package> <what it is for>
     command -v "$1" >/dev/null 2>&1 && return 0
+    [ -f "$1" ] && return 0
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "hwcsp setup: installing $2 (apt-get install $2)"
         apt-get install -y -q --no-install-recommends "$2" >/dev/null \
@@ -30,4 +31,8 @@ apt_tool() {  # <command> <package> <what it is for>
 }
 apt_tool iverilog iverilog "the RTL tests"
 apt_tool yosys yosys "hwcsp rtl and make area"
+# Fashion-MNIST (data only) for classifier training: hwcsp train MODEL --data fashion-mnist
+apt_tool /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz dataset-fashion-mnist \
+    "hwcsp train --data fashion-mnist" \
+    || echo "hwcsp setup: dataset-fashion-mnist is not installed (only hwcsp train --data fashion-mnist needs it)" >&2
 echo "hwcsp setup: environment ready in .venv"
