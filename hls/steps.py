@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import onnx
 from onnx import helper
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
@@ -95,7 +96,11 @@ def convert_to_hw(model: ModelWrapper) -> ModelWrapper:
         InferUpsample(),
         InferDuplicateStreamsLayer(),
     ):
-        model = model.transform(t)
+        model = (
+            _infer_elementwise(model)
+            if isinstance(t, InferElementwiseBinaryOperation)
+            else model.transform(t)
+        )
     model = tidy(model)
     left = [f"{n.name} ({n.op_type})" for n in model.graph.node if not n.domain.startswith(HW_DOMAIN)]
     if left:
@@ -144,6 +149,39 @@ def minimize_accumulator_width(model: ModelWrapper) -> ModelWrapper:
             if [model.get_tensor_datatype(o) for o in node.output] != before:
                 model = model.transform(InferDataTypes())
     return model
+
+
+class _NoInference(Transformation):
+    def apply(self, model):
+        return model, False
+
+
+def _infer_elementwise(model: ModelWrapper) -> ModelWrapper:
+    """FINN's InferElementwiseBinaryOperation with the shape and datatype inference it runs after
+    every converted node (over the whole graph, each quadratic in it: hours for CSPResNeXt-50 at
+    full width) run once at the end. The same graph results when no converted node reads another's
+    output (the lowering puts a quantizer after every add); otherwise, or if any node's input
+    datatypes differ from what it was built with, FINN's own per-node route runs instead."""
+    from finn.transformation.fpgadataflow.convert_to_hw import elementwise_binary_operation as ebo
+
+    before = model.model.SerializeToString()
+    saved = ebo.InferShapes, ebo.InferDataTypes
+    ebo.InferShapes = ebo.InferDataTypes = _NoInference
+    try:
+        fast = model.transform(ebo.InferElementwiseBinaryOperation())
+    finally:
+        ebo.InferShapes, ebo.InferDataTypes = saved
+    fast = fast.transform(InferShapes()).transform(InferDataTypes())
+    ops = [n for n in fast.graph.node if n.op_type.startswith("Elementwise")]
+    outs = {n.output[0] for n in ops}
+    built_as_inferred = all(
+        getCustomOp(n).get_nodeattr(attr) == str(fast.get_tensor_datatype(t))
+        for n in ops
+        for attr, t in (("lhs_dtype", n.input[0]), ("rhs_dtype", n.input[1]))
+    )
+    if built_as_inferred and not any(i in outs for n in ops for i in n.input):
+        return fast
+    return ModelWrapper(onnx.load_from_string(before)).transform(ebo.InferElementwiseBinaryOperation())
 
 
 def specialize(model: ModelWrapper) -> ModelWrapper:
