@@ -124,7 +124,7 @@ def plot_pair(pair: str, rows: list[dict], path: Path, budget: int = 2048) -> No
     plt.close(fig)
 
 
-def _int_budgets(row: dict) -> dict:
+def int_budgets(row: dict) -> dict:
     """JSON keys are strings: budgets back to ints as study() writes them."""
     return {**row, "budgets": {int(k): v for k, v in row["budgets"].items()}}
 
@@ -164,7 +164,7 @@ def main(argv: list[str]) -> int:
     # cycle counts are deterministic (no timing): pairs not rerun keep their earlier results
     prev = root / "balance.json"
     results = json.loads(prev.read_text()) if prev.exists() else {}
-    results = {k: [_int_budgets(r) for r in v] for k, v in results.items() if k in PAIRS and k not in a.pairs}
+    results = {k: [int_budgets(r) for r in v] for k, v in results.items() if k in PAIRS and k not in a.pairs}
     results.update({pair: [study(m, s, root) for m, s in PAIRS[pair]] for pair in a.pairs})
     results = {k: results[k] for k in PAIRS if k in results}
     for pair in a.pairs:

@@ -294,7 +294,7 @@ def cmd_area(args) -> int:
 # ----------------------------------------------------------------------------- entry point
 def cmd_import(args) -> int:
     from hwcsp.registry import zoo_models
-    from hwcsp.user_models import import_darknet
+    from quant.importer import import_darknet
 
     log = functools.partial(print, file=sys.stderr)
     rec = import_darknet(

@@ -3,7 +3,8 @@
 ``quant.train`` owns the loop (batches, micro-batches, DDP, BatchNorm statistics, checkpoints,
 resume); a task owns its data, its loss, its QAT calibration and its validation score:
 
-- ``DetectTask``: boxes, anchors (k-means or a checkpoint's), the YOLO loss, mAP through pycocotools;
+- ``DetectTask``: boxes (the digits detection layouts, generated once into each node's cache, or a
+  COCO folder), anchors (k-means or a checkpoint's), the YOLO loss, mAP through pycocotools;
 - ``ClassifyTask``: one label per image, cross-entropy, top-1 / top-5 accuracy. Data: ``digits``
   (the digits classification view, one digit per image), ``fashion-mnist`` (the Debian package's
   60 000 / 10 000 images, ``quant.data.fashion_mnist``), an ``.npz`` array file (``images`` uint8
@@ -21,9 +22,11 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from golden.fsutil import atomic_dir
 from hwcsp.errors import UserError
 
 CALIB_PERCENTILES = (99.0, 99.9, 99.99, 100.0)  # candidate clipping points of the QAT calibration
@@ -63,6 +66,128 @@ def _calibrate_by_loss(net: nn.Module, x: torch.Tensor, percentile: float | None
 
 
 # ----------------------------------------------------------------------------- detection
+@dataclass
+class TrainData:
+    """Training images (uint8 NHWC at the model size, possibly a memmap) and their boxes."""
+
+    images: np.ndarray
+    boxes: list[np.ndarray]  # float32 [n, 4] xyxy pixels
+    labels: list[np.ndarray]  # int64 [n]
+    class_names: list[str]
+    name: str
+
+    def batch(self, idx: np.ndarray) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
+        x = torch.from_numpy(np.ascontiguousarray(self.images[idx].transpose(0, 3, 1, 2))).float() * 2.0**-8
+        t = [
+            {"boxes": torch.from_numpy(self.boxes[i]), "labels": torch.from_numpy(self.labels[i])}
+            for i in idx
+        ]
+        return x, t
+
+
+def _digits_arrays(size: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    from tqdm import tqdm
+
+    from quant.data import DigitsConfig, DigitsDetection
+
+    ds = DigitsDetection("train", DigitsConfig(size=size, seed=seed), length=n)
+    images = np.empty((n, size, size, 3), dtype=np.uint8)
+    boxes, labels, counts = [], [], np.empty(n, dtype=np.int64)
+    for i in tqdm(range(n), desc="generating digits", disable=n < 500, mininterval=10):
+        s = ds[i]
+        images[i], counts[i] = s.image, len(s.labels)
+        boxes.append(s.boxes)
+        labels.append(s.labels)
+    return images, np.concatenate(boxes).astype(np.float32), np.concatenate(labels).astype(np.int64), counts
+
+
+def _cached(cache: Path, size: int, seed: int, n: int) -> Path | None:
+    """A complete cache of at least ``n`` items (item i never depends on the length: prefixes match)."""
+    found = []
+    for d in cache.glob(f"digits-train-s{size}-seed{seed}-n*"):
+        count = d.name.rsplit("-n", 1)[1]
+        if count.isdigit() and int(count) >= n and (d / "counts.npy").exists():
+            found.append((int(count), d))
+    return min(found)[1] if found else None
+
+
+def load_digits_train(size: int, n: int, seed: int, cache: Path | None, local_rank: int = 0) -> TrainData:
+    """The first ``n`` items of the digits train split, generated once into ``cache`` (atomically) and
+    memory-mapped from there; a larger cache of the same size and seed serves smaller requests.
+
+    Each node's first process (local rank 0) fills its node's cache: another machine does not see
+    this one's files. A file lock serializes nodes that do share the directory."""
+    from filelock import FileLock
+
+    from quant.data import CLASS_NAMES
+
+    name = f"digits-train-s{size}-seed{seed}-n{n}"
+    if cache is None:
+        images, boxes, labels, counts = _digits_arrays(size, n, seed)
+    else:
+        cache = Path(cache)
+        if local_rank == 0:
+            cache.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(cache / ".digits.lock")):
+                if _cached(cache, size, seed, n) is None:
+                    with atomic_dir(cache / name) as tmp:
+                        arrays = _digits_arrays(size, n, seed)
+                        for key, a in zip(("images", "boxes", "labels", "counts"), arrays, strict=True):
+                            np.save(tmp / f"{key}.npy", a)
+        if dist.is_initialized():
+            dist.barrier()
+        d = _cached(cache, size, seed, n)
+        assert d is not None
+        counts = np.load(d / "counts.npy")[:n]
+        images = np.load(d / "images.npy", mmap_mode="r")[:n]
+        boxes = np.load(d / "boxes.npy")[: counts.sum()]
+        labels = np.load(d / "labels.npy")[: counts.sum()]
+    cuts = np.cumsum(counts)[:-1]
+    return TrainData(images, np.split(boxes, cuts), np.split(labels, cuts), list(CLASS_NAMES), name)
+
+
+def load_coco_train(root: str, size: int, n: int | None) -> TrainData:
+    """A COCO folder (validated by ``load_coco``) with every image resized to the model size."""
+    from quant.data import load_coco
+    from quant.evaluate import to_model_size
+
+    folder = load_coco(root)
+    count = len(folder) if n is None else min(n, len(folder))
+    images = np.empty((count, size, size, 3), dtype=np.uint8)
+    boxes, labels = [], []
+    for i in range(count):
+        s = folder[i]
+        images[i], fx, fy = to_model_size(s.image, size)
+        b = s.boxes.astype(np.float32).copy()
+        b[:, 0::2] /= fx
+        b[:, 1::2] /= fy
+        boxes.append(b)
+        labels.append(s.labels.astype(np.int64))
+    return TrainData(images, boxes, labels, list(folder.class_names), f"coco:{root}")
+
+
+def load_train_data(cfg, local_rank: int = 0) -> TrainData:
+    if cfg.data == "digits":
+        from quant.data import DigitsConfig
+
+        n = cfg.train_images or DigitsConfig(size=cfg.size).train_len
+        cache = Path(cfg.cache) if cfg.cache else None
+        return load_digits_train(cfg.size, n, cfg.data_seed, cache, local_rank)
+    return load_coco_train(cfg.data, cfg.size, cfg.train_images)
+
+
+def load_val_set(cfg):
+    from quant.evaluate import coco_eval_set, digits_eval_set
+
+    if cfg.val_images <= 0:
+        return None
+    if cfg.data == "digits":
+        return digits_eval_set(cfg.size, cfg.val_images, cfg.data_seed)
+    root = Path(cfg.data)
+    val = root.parent / f"{root.name}-val"  # optional sibling folder DIR-val
+    return coco_eval_set(val if val.is_dir() else root, cfg.val_images)
+
+
 class DetectTask:
     kind = "detect"
     parts = ("box", "obj", "cls")
@@ -70,9 +195,7 @@ class DetectTask:
     def __init__(self) -> None:
         self.levels: list = []
 
-    def load(self, cfg, local_rank: int):
-        from quant.train import load_train_data
-
+    def load(self, cfg, local_rank: int) -> TrainData:
         return load_train_data(cfg, local_rank)
 
     def setup(self, net: nn.Module, data, init_meta: dict, init_path, cfg, say) -> None:
@@ -105,8 +228,6 @@ class DetectTask:
         return _calibrate_by_loss(net, x, percentile, lambda out: self.loss(out, targets, size).total, log)
 
     def load_val(self, cfg):
-        from quant.train import load_val_set
-
         return load_val_set(cfg)
 
     def evaluate(self, net: nn.Module, val, cfg) -> dict:
@@ -317,8 +438,6 @@ def sample_images(data: str, size: int, n: int) -> np.ndarray | None:
     if path.suffix == ".npz":
         images = load_npz(path, size, n, "train").images
     elif (path / "images").is_dir():
-        from quant.train import load_coco_train
-
         images = load_coco_train(str(path), size, n).images
     else:
         images = load_folder(path, size, n).images

@@ -162,7 +162,7 @@ def test_balance_table_shows_infeasible_budgets_and_reloaded_rows():
     balance.json (string keys) render like fresh ones."""
     import json
 
-    from benchmarks.balance import BUDGETS, _int_budgets, table
+    from benchmarks.balance import BUDGETS, int_budgets, table
 
     ok = {"bottleneck_cycles": 1000, "efficiency": 0.5}
     row = {"model": "m", "size": 8, "mvaus": 3, "macs": 2e9, "heaviest_share": 0.25}
@@ -170,4 +170,4 @@ def test_balance_table_shows_infeasible_budgets_and_reloaded_rows():
     md = table({"pair": [row]})
     expected = "| pair | m @8 | 3 | 2.000 | 25.0% | infeasible | 1,000 / 0.500 | 1,000 / 0.500 |"
     assert md.splitlines()[2] == expected
-    assert table({"pair": [_int_budgets(json.loads(json.dumps(row)))]}) == md
+    assert table({"pair": [int_budgets(json.loads(json.dumps(row)))]}) == md

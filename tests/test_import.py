@@ -1,4 +1,4 @@
-"""`hwcsp import darknet` (hwcsp.user_models): a cfg and .weights become a model every command accepts.
+"""`hwcsp import darknet` (quant.importer): a cfg and .weights become a model every command accepts.
 
 The network below has every cfg construct that changes how weights map onto modules: BatchNorm and
 plain convolutions, a leaky activation (becomes ReLU, with the warning), a strided shortcut onto more
@@ -334,7 +334,7 @@ REFERENCE = {
 def test_imported_public_cfgs_reproduce_the_reference_counts(name: str, imported: dict) -> None:
     from hwcsp.analysis import model_stats
     from hwcsp.registry import zoo_models
-    from hwcsp.user_models import import_darknet
+    from quant.importer import import_darknet
 
     path = SHARED_CFG / f"{name}.cfg"
     if not path.exists():
@@ -349,7 +349,7 @@ def test_imported_public_cfgs_reproduce_the_reference_counts(name: str, imported
 
 def test_an_import_in_this_process_is_listed_at_once(imported: dict) -> None:
     from hwcsp.registry import list_models
-    from hwcsp.user_models import import_darknet
+    from quant.importer import import_darknet
 
     assert "later" not in list_models()
     import_darknet(imported["cfg"], name="later", log=lambda *a: None)
