@@ -6,8 +6,10 @@ temporary root behind a file lock, so the first worker builds and the others reu
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from hwcsp.buildcfg import BuildConfig
 # Imported models live in $HWCSP_MODELS (default ~/.hwcsp/models): the tests see an empty store of
 # their own, never the user's (the CLI subprocesses inherit it).
 os.environ["HWCSP_MODELS"] = tempfile.mkdtemp(prefix="hwcsp-test-models-")
+atexit.register(shutil.rmtree, os.environ["HWCSP_MODELS"], ignore_errors=True)
 
 # The configuration `make test` runs end to end (issue: cspdensenetb-ref-prn WIDTH=0.25 SIZE=64).
 TEST_CONFIG = BuildConfig("cspdensenetb-ref-prn", 64, 0.25)
