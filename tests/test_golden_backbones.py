@@ -13,16 +13,15 @@ import numpy as np
 import onnx
 import pytest
 
-from golden.execute import Program
 from golden.ops import OPS
 from golden.software import load_io_spec
 
 try:
     from golden_helpers.finn_env import Finn, finn
-    from golden_helpers.refs import Graphs, Tally, against_brevitas, against_finn, against_qonnx
+    from golden_helpers.refs import chain_tally
 except ImportError:  # tests/ imported as a package
     from tests.golden_helpers.finn_env import Finn, finn
-    from tests.golden_helpers.refs import Graphs, Tally, against_brevitas, against_finn, against_qonnx
+    from tests.golden_helpers.refs import chain_tally
 
 __all__ = ["finn"]
 
@@ -82,13 +81,7 @@ def test_backbone_is_exact_through_the_chain(finn: Finn, tmp_path: Path, name: s
     assert ops <= set(OPS)
     spec = load_io_spec(hw / "io_spec.json")
     x = np.random.default_rng(13).integers(0, 256, (2, *spec.input.shape[1:]))
-    gold = Program(model).run({spec.input.name: x}, return_all=True)
-    g = Graphs.load(hw, finn)
-    tally = Tally()
-    one = {k: v[:1] for k, v in gold.items()}  # FINN's python execution is the slow one: one frame
-    against_finn(g, finn, one, x[:1], tally)
-    against_qonnx(g, finn, one, x[:1], tally)
-    against_brevitas(g, r.net, gold, x, tally)
+    tally = chain_tally(hw, r.net, finn, x)
     print(f"{name} @{size} x{width}: {tally}")
     assert tally.mismatches == 0, str(tally)
     assert tally.integers > 0

@@ -13,10 +13,8 @@ its own name, and the command's refusals exit 2 with one line and write nothing.
 from __future__ import annotations
 
 import json
-import os
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +25,13 @@ import torch.nn.functional as F
 from hwcsp.darknet_weights import read_weights
 
 try:
+    from golden_helpers.cli import hwcsp
     from golden_helpers.finn_env import Finn, finn
-    from golden_helpers.refs import Graphs, Tally, against_brevitas, against_finn, against_qonnx
+    from golden_helpers.refs import chain_tally
 except ImportError:  # tests/ imported as a package
+    from tests.golden_helpers.cli import hwcsp
     from tests.golden_helpers.finn_env import Finn, finn
-    from tests.golden_helpers.refs import Graphs, Tally, against_brevitas, against_finn, against_qonnx
+    from tests.golden_helpers.refs import chain_tally
 
 __all__ = ["finn"]
 
@@ -125,15 +125,7 @@ def imported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
 
 
 def _hwcsp(*args: str, models: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), HWCSP_MODELS=str(models))
-    return subprocess.run(
-        [sys.executable, "-m", "hwcsp.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return hwcsp(*args, timeout=600, HWCSP_MODELS=str(models))
 
 
 def test_import_stores_the_model_and_darknets_arithmetic_holds(imported: dict) -> None:
@@ -183,9 +175,7 @@ def test_imported_model_runs_the_integer_chain_by_name(imported: dict, finn: Fin
     """`hwcsp export NAME` takes the imported weights by default, in a build directory that carries
     the cfg's and the checkpoint's hashes; that configuration through the hls lowering: golden ==
     FINN == qonnx == Brevitas, 0 mismatching integers."""
-    import onnx
 
-    from golden.execute import Program
     from golden.fsutil import sha256_file
     from golden.software import load_io_spec
     from hls.flow import HlsRequest, run
@@ -211,15 +201,9 @@ def test_imported_model_runs_the_integer_chain_by_name(imported: dict, finn: Fin
     hw = run(
         HlsRequest(r.onnx_path.parent, baseline=False, codegen=False, verify_frames=1), log=lambda *a: None
     )
-    model = onnx.load(str(hw / "model.hw.onnx"))
     spec = load_io_spec(hw / "io_spec.json")
     x = np.random.default_rng(17).integers(0, 256, (2, *spec.input.shape[1:]))
-    gold = Program(model).run({spec.input.name: x}, return_all=True)
-    g, tally = Graphs.load(hw, finn), Tally()
-    one = {k: v[:1] for k, v in gold.items()}
-    against_finn(g, finn, one, x[:1], tally)
-    against_qonnx(g, finn, one, x[:1], tally)
-    against_brevitas(g, r.net, gold, x, tally)
+    tally = chain_tally(hw, r.net, finn, x)
     assert tally.mismatches == 0 and tally.integers > 0, str(tally)
 
 

@@ -141,3 +141,22 @@ def against_brevitas(g: Graphs, net: Any, golden: dict[str, np.ndarray], x: np.n
     acts, heads = brevitas_codes(net, g, x)
     for name, gold, ref in _outputs_and_acts(g, golden, heads, acts):
         tally.add(f"brevitas:{name}", gold, ref)
+
+
+def chain_tally(hw: Path, net: Any, finn: Any, x: np.ndarray) -> Tally:
+    """Golden on ``hw``'s folded graph vs FINN's python execution of the generic graph (every
+    tensor) and qonnx on the export (one frame: FINN is the slow one), and vs the Brevitas module
+    ``net`` (outputs and every activation, all frames of the integer input ``x``, NHWC)."""
+    import onnx
+
+    from golden.execute import Program
+    from golden.software import load_io_spec
+
+    spec = load_io_spec(hw / "io_spec.json")
+    gold = Program(onnx.load(str(hw / "model.hw.onnx"))).run({spec.input.name: x}, return_all=True)
+    g, tally = Graphs.load(hw, finn), Tally()
+    one = {k: v[:1] for k, v in gold.items()}
+    against_finn(g, finn, one, x[:1], tally)
+    against_qonnx(g, finn, one, x[:1], tally)
+    against_brevitas(g, net, gold, x, tally)
+    return tally
