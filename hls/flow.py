@@ -217,7 +217,7 @@ def step_report(model: ModelWrapper, ctx: FlowContext) -> ModelWrapper:
     assert mac_units(model.graph) == fold.mac_units or req.target_fps is not None
     ctx.rows = estimate(model)
     cycles, node = bottleneck(model.graph)
-    ctx.summary = summary(ctx.cfg, req, ctx.rows, fold, cycles, node, ctx.budget)
+    ctx.summary = summary(ctx.cfg, req, ctx.rows, fold, cycles, node, ctx.budget, ctx.spec.get("source"))
     ctx.fold_info = {
         "target_cycles": fold.target,
         "fifos": [asdict(f) for f in ctx.fifos],
@@ -434,17 +434,21 @@ def software_side(cfg: BuildConfig, spec: dict, low: Lowered, model: ModelWrappe
     return io_spec, tensor_map, scales
 
 
-def summary(cfg, req, rows, fold, cycles, node, budget) -> dict:
+def summary(cfg, req, rows, fold, cycles, node, budget, source: dict | None = None) -> dict:
     def tot(attr):
         return sum(getattr(r, attr) for r in rows)
 
+    if source:  # a user's own QONNX file (hls.qonnx_in)
+        weights = f"weights of the QONNX file {source['qonnx']} ({source['sha256'][:8]})"
+    elif cfg.ckpt_sha256:
+        weights = "checkpoint " + cfg.ckpt_sha256[:8]
+    else:
+        weights = f"seeded, calibrated weights (seed {cfg.seed})"
     return {
         "model": cfg.model,
         "build": cfg.dirname,
         "variant": req.variant,
-        "weights": "checkpoint " + cfg.ckpt_sha256[:8]
-        if cfg.ckpt_sha256
-        else f"seeded, calibrated weights (seed {cfg.seed})",
+        "weights": weights,
         "clk_ns": req.clk_ns,
         "bottleneck_cycles": cycles,
         "bottleneck_node": node,

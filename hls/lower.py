@@ -9,9 +9,9 @@ hardware sees, ``float = scale * (int + offset)``, propagated once in topologica
 - the input Quant becomes UINT8 codes at scale 2^-8 (the software side transposes to NHWC);
 - weight and bias Quant nodes become integer initializers (scale per output channel);
 - Conv → [Im2Col] + MatMul on integers: scale_in * scale_w, offset = integer bias;
-- Relu → Quant(FLOOR or HALF_UP) → MultiThreshold with exact integer thresholds:
-  v >= s*i  ⟺  acc >= ceil(s*i/scale - offset)  (half-even ROUND has ties thresholds cannot
-  express and is refused);
+- Relu → Quant(FLOOR, HALF_UP or half-even ROUND) → MultiThreshold with exact integer
+  thresholds: v >= s*i  ⟺  acc >= ceil(s*i/scale - offset) (FLOOR), a tie of half-even rounding
+  moving an odd step's threshold one unit up; every Quant scale must be a power of two;
 - scale-preserving ops (MaxPool with its zero Pad, Split, nearest Resize) pass the scale on;
   a 1x1 MaxPool of stride s (Darknet's strided shortcut) is a sliding window alone (Im2Col);
 - AveragePool + FLOOR Trunc (floor(sum / k^2)) → FINN's QuantAvgPool2d; a global mean →
@@ -41,6 +41,24 @@ from hwcsp.errors import UserError
 
 class LoweringError(UserError, ValueError):
     pass
+
+
+# Why an op has no hardware layer: the rule it breaks ("" for any op not listed).
+UNSUPPORTED = {
+    "BatchNormalization": "is a float op inside the integer partition: fold it into the preceding "
+    "convolution's weights and bias before quantizing (or export a BN-folded model)",
+    "Sigmoid": "is not integer hardware (rule: ReLU is the only activation)",
+    "HardSigmoid": "is not integer hardware (rule: ReLU is the only activation)",
+    "Tanh": "is not integer hardware (rule: ReLU is the only activation)",
+    "LeakyRelu": "is not integer hardware (rule: ReLU is the only activation)",
+    "Mul": "is a float multiplication inside the integer partition (a swish, or a scale that was not "
+    "absorbed): ReLU is the only activation, and scales must come from Quant nodes",
+    "Div": "is a float op inside the integer partition",
+    "Gemm": "has no hardware layer here: use a 1x1 convolution on a 1x1 map",
+    "MatMul": "has no hardware layer here: use a 1x1 convolution on a 1x1 map",
+    "": "has no hardware layer (the supported ops: Quant, Conv, Relu, MaxPool, Pad, AveragePool "
+    "+ Trunc, ReduceMean, Flatten, Split, Concat, Add, Resize)",
+}
 
 
 @dataclass
@@ -160,6 +178,12 @@ class _Lowerer:
         bits = int(bw)
         if bits != bw:
             raise LoweringError(f"{node.name}: fractional bit width {bw}")
+        if not all(_is_pow2(float(v)) for v in np.asarray(s).reshape(-1)):
+            bad = next(float(v) for v in np.asarray(s).reshape(-1) if not _is_pow2(float(v)))
+            raise LoweringError(
+                f"{node.name}: scale {bad:g} is not a power of two (rule: fixed-point quantizers "
+                "only, e.g. Brevitas' *FixedPoint ones, so that every threshold is an exact integer)"
+            )
         return (
             np.asarray(s, dtype=np.float64),
             bits,
@@ -226,7 +250,7 @@ class _Lowerer:
             op = node.op_type
             handler = getattr(self, f"op_{op}", None)
             if handler is None:
-                raise LoweringError(f"{node.name}: op '{op}' is not supported by the hardware lowering")
+                raise LoweringError(f"{node.name}: {op} {UNSUPPORTED.get(op, UNSUPPORTED[''])}")
             handler(node)
 
         outs = []
@@ -283,20 +307,22 @@ class _Lowerer:
         steps = np.arange(lo + 1, lo + 2**bits, dtype=np.float64)
         if mode == "FLOOR":
             edge = s * steps  # v >= s*i  ⟹  code >= i
-        elif mode == "HALF_UP":
+        elif mode in ("HALF_UP", "ROUND", "HALF_EVEN"):
             edge = s * (steps - 0.5)
         else:
-            raise LoweringError(
-                f"{node.name}: rounding mode {mode} cannot be expressed as thresholds exactly "
-                "(half-even ties); export activations with FLOOR rounding"
-            )
+            raise LoweringError(f"{node.name}: rounding mode {mode} is not supported")
         ch = x.shape[-1]
         scale = np.broadcast_to(x.scale, (ch,)).astype(np.float64)
         offset = np.broadcast_to(x.offset, (ch,)).astype(np.float64)
         if np.any(scale <= 0):
             raise LoweringError(f"{node.name}: non-positive input scale")
         # v = scale * (acc + offset) / div >= edge  ⟺  acc >= edge * div / scale - offset (all exact)
-        thr = np.ceil(edge[None, :] * x.div / scale[:, None] - offset[:, None])
+        val = edge[None, :] * x.div / scale[:, None] - offset[:, None]
+        thr = np.ceil(val)
+        if mode in ("ROUND", "HALF_EVEN"):
+            # Half-even rounding is monotone too: at a tie v = s*(i - 1/2) the code is i only when
+            # i is even, so an odd step's threshold at an exact tie moves one accumulator unit up.
+            thr += (val == thr) & (steps[None, :] % 2 == 1)
         # Outside the input's range a threshold is always or never passed: clip it to
         # [min, max + 1] (FINN's RoundAndClipThresholds), so the threshold memory is as narrow as
         # the accumulator (+ 1 bit at most) whatever the BatchNorm statistics were.

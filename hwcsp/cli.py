@@ -24,6 +24,7 @@ from quant.args import (
     add_train_args,
     add_variant_args,
     ensure_export,
+    qonnx_build_dir,
     resolve_config,
     variant_of,
 )
@@ -161,9 +162,14 @@ def cmd_export(args) -> int:
 def cmd_hls(args) -> int:
     import time
 
-    cfg = resolve_config(args)
     t = time.perf_counter()
-    d = ensure_export(cfg, args.ckpt, args.build_root)
+    d = qonnx_build_dir(args)
+    if d is None:
+        cfg = resolve_config(args)
+        d = ensure_export(cfg, args.ckpt, args.build_root)
+        what = "export (or reuse) of the QONNX model"
+    else:
+        what = "normalisation and rule check of the QONNX file (or reuse)"
     export_s = round(time.perf_counter() - t, 3)
     from hls.flow import HlsRequest, run
 
@@ -173,7 +179,7 @@ def cmd_hls(args) -> int:
         variant,
         clk_ns=args.clk_ns,
         baseline=not args.no_baseline,
-        prior_timings={"export (or reuse) of the QONNX model": export_s},
+        prior_timings={what: export_s},
     )
     out = run(req)
     print(f"hls: report {out / 'report' / 'report.md'}")
@@ -185,10 +191,17 @@ def variant_dir(args) -> Path:
     (export, hls) run first when their outputs are missing, as ``make hls`` would run them."""
     from hls.flow import HlsRequest, run
 
+    variant = variant_of(args)
+    d = qonnx_build_dir(args)
+    if d is not None:
+        v = d / variant.name
+        if not (v / "model.hw.onnx").exists():
+            print(f"{args.cmd}: no {v / 'model.hw.onnx'} yet; running the hls stage first")
+            run(HlsRequest.of(d, variant))
+        return v
     cfg = resolve_config(args)
     d = cfg.path(Path(args.build_root))
     cfg.check_dir(d, ignore=("seed",))  # here --seed is the seed of the input vectors
-    variant = variant_of(args)
     v = d / variant.name
     if not (v / "model.hw.onnx").exists():
         print(f"{args.cmd}: no {v / 'model.hw.onnx'} yet; running the hls stage first")
@@ -374,20 +387,20 @@ def build_parser() -> argparse.ArgumentParser:
         add_args(s)
 
     s = sub.add_parser("hls", help="FINN lowering, folding, HLS code and reports (the main job)")
-    add_config_args(s)
+    add_config_args(s, qonnx=True)
     add_variant_args(s)
     s.add_argument("--clk-ns", type=float, default=5.0, help="clock period in ns (default 5)")
     s.add_argument("--no-baseline", action="store_true", help="skip FINN's SetFolding sweep in the report")
     s.set_defaults(func=cmd_hls)
 
     s = sub.add_parser("golden", help="golden vectors of the integer dataflow graph")
-    add_config_args(s, seed_help="seed of the random input vectors")
+    add_config_args(s, seed_help="seed of the random input vectors", qonnx=True)
     s.add_argument("--n", type=int, default=1, help="number of input frames")
     add_variant_args(s)
     s.set_defaults(func=cmd_golden)
 
     s = sub.add_parser("sim", help="RTL simulation of every node on its golden vectors")
-    add_config_args(s)
+    add_config_args(s, qonnx=True)
     s.add_argument("--sim", choices=("verilator", "icarus"), default="verilator")
     add_variant_args(s)
     s.set_defaults(func=cmd_sim)
@@ -395,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "verify", help="the stitched RTL network in its steady state: bit-exact and at the estimate"
     )
-    add_config_args(s)
+    add_config_args(s, qonnx=True)
     add_variant_args(s)
     s.add_argument(
         "--frames",
@@ -414,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "rtl", help="hand-off package: synthesizable RTL, memory images, standalone testbench, README"
     )
-    add_config_args(s)
+    add_config_args(s, qonnx=True)
     add_variant_args(s)
     s.add_argument(
         "--weights",
@@ -428,7 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_rtl)
 
     s = sub.add_parser("area", help="Yosys generic-gate area of the hand-off package (opt-in, slow)")
-    add_config_args(s)
+    add_config_args(s, qonnx=True)
     add_variant_args(s)
     s.add_argument("--jobs", type=int, default=2, help="Yosys processes at once (default 2)")
     s.set_defaults(func=cmd_area)

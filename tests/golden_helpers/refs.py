@@ -143,10 +143,11 @@ def against_brevitas(g: Graphs, net: Any, golden: dict[str, np.ndarray], x: np.n
         tally.add(f"brevitas:{name}", gold, ref)
 
 
-def chain_tally(hw: Path, net: Any, finn: Any, x: np.ndarray) -> Tally:
+def chain_tally(hw: Path, net: Any | None, finn: Any, x: np.ndarray) -> Tally:
     """Golden on ``hw``'s folded graph vs FINN's python execution of the generic graph (every
-    tensor) and qonnx on the export (one frame: FINN is the slow one), and vs the Brevitas module
-    ``net`` (outputs and every activation, all frames of the integer input ``x``, NHWC)."""
+    tensor) and qonnx on the export (one frame: FINN is the slow one), and vs the zoo's Brevitas
+    module ``net`` (outputs and every activation, all frames of the integer input ``x``, NHWC;
+    None for a user's QONNX file, which has no zoo module)."""
     import onnx
 
     from golden.execute import Program
@@ -158,5 +159,6 @@ def chain_tally(hw: Path, net: Any, finn: Any, x: np.ndarray) -> Tally:
     one = {k: v[:1] for k, v in gold.items()}
     against_finn(g, finn, one, x[:1], tally)
     against_qonnx(g, finn, one, x[:1], tally)
-    against_brevitas(g, net, gold, x, tally)
+    if net is not None:
+        against_brevitas(g, net, gold, x, tally)
     return tally
