@@ -3,9 +3,9 @@
 Every scale is 2^k so that the exported graph is integer arithmetic plus shifts:
 - weights: signed, narrow range, per output channel, scale from the max |w| rounded up to 2^k;
 - the detection/classification head: 8-bit, one scale per tensor, so each output has one 2^k;
-- activations: unsigned ``abits``, one learned 2^k per activation *group*. Activations use
-  FLOOR rounding: hardware thresholds ``acc >= T`` then express the quantizer exactly (round
-  half-even has ties that thresholds cannot represent);
+- activations: unsigned ``abits``, one learned 2^k per activation *group*, FLOOR rounding
+  (hardware thresholds ``acc >= T`` express any monotone rounding exactly, half-even included:
+  ``hls/lower.py``; FLOOR needs no tie rule);
 - the input: UINT8 codes with the fixed scale 2^-8 (pixel p enters the model as p/256);
 - biases: integers at the accumulator scale (``Int32Bias``), so conv sums stay exact.
 """

@@ -35,4 +35,8 @@ apt_tool yosys yosys "hwcsp rtl and make area"
 apt_tool /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz dataset-fashion-mnist \
     "hwcsp train --data fashion-mnist" \
     || echo "hwcsp setup: dataset-fashion-mnist is not installed (only hwcsp train --data fashion-mnist needs it)" >&2
+# Aerial tree crowns (data only: nothing of deepforest is imported) for python -m quant.data.treecrowns
+.venv/bin/python -c "import importlib.util as u, sys; sys.exit(u.find_spec('deepforest') is None)" 2>/dev/null \
+    || quiet_pip --no-deps deepforest==2.1.0 \
+    || echo "hwcsp setup: deepforest 2.1.0 is not installed (only python -m quant.data.treecrowns needs it)" >&2
 echo "hwcsp setup: environment ready in .venv"
