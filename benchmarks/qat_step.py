@@ -1,7 +1,9 @@
 """QAT training step vs the same float step: images/s of each and their ratio, measured in one run.
 
 Both models see the same batch, loss, optimizer and thread count; steps alternate float/QAT so
-that load from other processes on a shared machine hits both alike, and medians are reported.
+that load from other processes on a shared machine hits both alike, and medians are reported. The
+QAT model runs with hwcsp's fused fake quantizers (``hwcsp.quant.FusedIntQuant``, the default);
+a copy with Brevitas' own ``IntQuant`` runs beside them as the named baseline ("qat_brevitas").
 
     python -m benchmarks.qat_step [--model M --size S --width W --wbits 4 --abits 4 --batch 32 --steps 10]
 """
@@ -30,6 +32,7 @@ class StepBench:
     threads: int
     float_img_s: float
     qat_img_s: float
+    qat_brevitas_img_s: float
 
     @property
     def ratio(self) -> float:
@@ -37,7 +40,11 @@ class StepBench:
         return self.qat_img_s / self.float_img_s
 
     def to_json(self) -> dict:
-        return {**asdict(self), "qat_over_float": round(self.ratio, 4)}
+        return {
+            **asdict(self),
+            "qat_over_float": round(self.ratio, 4),
+            "qat_brevitas_over_float": round(self.qat_brevitas_img_s / self.float_img_s, 4),
+        }
 
 
 def run(
@@ -51,7 +58,10 @@ def run(
     threads: int = 2,
     warmup: int = 2,
 ) -> StepBench:
+    import copy
+
     import hwcsp
+    from hwcsp.quant import unfuse_fake_quant
     from quant.anchors import fit_levels, levels_of_graph
     from quant.data import DigitsConfig, DigitsDetection
     from quant.loss import yolo_loss
@@ -70,9 +80,11 @@ def run(
     levels = fit_levels(wh, levels_of_graph(fnet))
     calibrate_for_qat(qnet, x, targets, levels, 99.0)
     cfg = TrainConfig(model=model, size=size)
-    nets = {"float": fnet, "qat": qnet}
+    qbnet = copy.deepcopy(qnet)
+    assert unfuse_fake_quant(qbnet) > 0
+    nets = {"float": fnet, "qat": qnet, "qat_brevitas": qbnet}
     opts = {k: make_optimizer(n, cfg) for k, n in nets.items()}
-    times: dict[str, list[float]] = {"float": [], "qat": []}
+    times: dict[str, list[float]] = {k: [] for k in nets}
     for i in range(warmup + steps):
         for k, net in nets.items():
             net.train()
@@ -84,7 +96,9 @@ def run(
             if i >= warmup:
                 times[k].append(time.perf_counter() - t)
     ips = {k: batch / statistics.median(v) for k, v in times.items()}
-    return StepBench(model, size, width, wbits, abits, batch, steps, threads, ips["float"], ips["qat"])
+    return StepBench(
+        model, size, width, wbits, abits, batch, steps, threads, ips["float"], ips["qat"], ips["qat_brevitas"]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{r.model} {r.size}² w{r.width:g} W{r.wbits}A{r.abits}, batch {r.batch}, {r.threads} threads, "
             f"median of {r.steps} steps: float {r.float_img_s:.1f} img/s, QAT {r.qat_img_s:.1f} img/s, "
-            f"QAT/float = {r.ratio:.3f}"
+            f"QAT/float = {r.ratio:.3f} (Brevitas' own fake quantizers: {r.qat_brevitas_img_s:.1f} img/s, "
+            f"{r.qat_brevitas_img_s / r.float_img_s:.3f})"
         )
     return 0
 

@@ -18,13 +18,12 @@ from pathlib import Path
 
 from golden.errors import HwcspError
 from hwcsp.buildcfg import BuildConfig
-from hwcsp.errors import NotImplementedStage
+from hwcsp.errors import NotImplementedStage, UserError
 from quant.args import (
     add_config_args,
     add_train_args,
     add_variant_args,
     ensure_export,
-    qonnx_build_dir,
     resolve_config,
     variant_of,
 )
@@ -157,6 +156,28 @@ def cmd_export(args) -> int:
         shutil.copyfile(r.onnx_path, args.output)
         print(f"export: copied to {args.output}")
     return 0
+
+
+# What a QONNX file fixes itself: these arguments are refused beside --qonnx.
+QONNX_FIXED = ("size", "width", "wbits", "abits", "num_classes", "ckpt")
+
+
+def qonnx_build_dir(args, log=print) -> Path | None:
+    """The build directory of ``--qonnx FILE`` (``hls.qonnx_in``), None without it; a model name
+    or a configuration argument beside it is refused (the file fixes them)."""
+    if getattr(args, "qonnx", None) is None:
+        if args.model is None:
+            raise UserError("give a model name or --qonnx FILE")
+        return None
+    if args.model is not None:
+        raise UserError(f"give a model name ({args.model}) or --qonnx FILE, not both")
+    given = [k for k in QONNX_FIXED if getattr(args, k, None) is not None]
+    if given or getattr(args, "seeded", False):
+        opts = ", ".join(f"--{k.replace('_', '-')}" for k in given + (["seeded"] if args.seeded else []))
+        raise UserError(f"{opts}: a QONNX file fixes its own sizes, widths and weights")
+    from hls.qonnx_in import prepare_build_dir
+
+    return prepare_build_dir(args.qonnx, Path(args.build_root), log=log)
 
 
 def cmd_hls(args) -> int:

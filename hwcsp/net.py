@@ -24,7 +24,7 @@ from hwcsp.modules import (
 from hwcsp.modules import MaxPool as MaxPoolModule
 from hwcsp.modules import Split as SplitModule
 from hwcsp.modules import Upsample as UpsampleModule
-from hwcsp.quant import INPUT_BITS, QuantConfig
+from hwcsp.quant import INPUT_BITS, QuantConfig, fuse_fake_quant
 
 MIN_GROUP_CHANNELS = 4  # below that a grouped convolution is all but depthwise
 
@@ -177,6 +177,8 @@ class CSPNet(nn.Module):
             self.signed_acts[signed_key(g)] = make_signed_act(bits, self.acts[layer_key(g)])
         self._groups = groups
         self._classifier = [n.attrs.kind for n in graph.outputs()] == ["logits"]
+        if self.quant:
+            fuse_fake_quant(self)  # the same values, a faster QAT step (hwcsp.quant.FakeQuant)
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """Brevitas rebuilds a quantizer's scaling module when its state is loaded, which unties a
@@ -186,6 +188,7 @@ class CSPNet(nn.Module):
         if self.quant:
             for g in {self._groups[n.name] for n in self.graph.nodes if _signed(n)}:
                 tie_scale(self.signed_acts[signed_key(g)], self.acts[layer_key(g)])
+            fuse_fake_quant(self)
         return result
 
     def act_calls(self) -> list[tuple[str, str]]:

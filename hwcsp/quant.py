@@ -16,7 +16,14 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from brevitas.core.function_wrapper.ops_ste import RoundSte
+import torch
+from brevitas.core.function_wrapper.clamp import TensorClamp
+from brevitas.core.function_wrapper.misc import Identity
+from brevitas.core.function_wrapper.ops_ste import FloorSte, RoundSte, TensorClampSte
+from brevitas.core.quant.delay import _NoDelay
+from brevitas.core.quant.int import RescalingIntQuant
+from brevitas.core.quant.int_base import IntQuant as CoreIntQuant
+from brevitas.core.zero_point import ZeroZeroPoint
 from brevitas.inject.enum import FloatToIntImplType, ScalingImplType
 from brevitas.quant.base import IntQuant, PerTensorPoTScaling8bit, UintQuant
 from brevitas.quant.fixed_point import Int8WeightPerChannelFixedPoint, Int8WeightPerTensorFixedPoint
@@ -95,3 +102,92 @@ def is_power_of_two(x: float) -> bool:
         return False
     m, _ = math.frexp(x)
     return m == 0.5
+
+
+class FakeQuant(torch.autograd.Function):
+    """``scale * clamp(floor_or_round(x / scale), lo, hi)`` with Brevitas' straight-through
+    gradients, as one autograd node. The values are Brevitas' bit for bit (the same float ops in
+    the same order, zero point 0); the gradients are the same expressions in fewer passes over the
+    tensor: x gets ``g`` where the code is in range (everywhere with a straight-through clamp), the
+    scale ``g * (q - x / scale)`` there and ``g * q`` elsewhere, summed to its shape."""
+
+    @staticmethod
+    def forward(ctx, x, scale, lo, hi, floor: bool, ste_clamp: bool):
+        u = x / scale
+        f = torch.floor(u) if floor else torch.round(u)
+        q = torch.maximum(torch.minimum(f, hi), lo)
+        if ste_clamp:
+            ctx.save_for_backward(u, q, scale)
+        else:
+            ctx.save_for_backward(u, q, scale, q == f)
+        ctx.ste_clamp = ste_clamp
+        return q * scale
+
+    @staticmethod
+    def backward(ctx, g):
+        if ctx.ste_clamp:
+            u, q, scale = ctx.saved_tensors
+            gx, gs = g, g * (q - u)
+        else:
+            u, q, scale, inside = ctx.saved_tensors
+            gx = g * inside
+            gs = g * (q - u * inside)
+        return gx, _sum_to(gs, scale.shape), None, None, None, None
+
+
+def _sum_to(t: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """``t`` summed over the dimensions that ``shape`` broadcasts (autograd's rule)."""
+    lead = t.dim() - len(shape)
+    if lead > 0:
+        t = t.sum(dim=tuple(range(lead)))
+    dims = tuple(i for i, n in enumerate(shape) if n == 1 and t.shape[i] != 1)
+    return (t.sum(dim=dims, keepdim=True) if dims else t).reshape(shape)
+
+
+class FusedIntQuant(CoreIntQuant):
+    """Brevitas' ``IntQuant`` (same attributes, so export and the proxies see no difference)
+    computing its forward through ``FakeQuant``: QAT spends most of a step in the fake
+    quantizers' elementwise passes (benchmarks/qat_step.py)."""
+
+    def forward(self, scale, zero_point, bit_width, x):
+        floor = isinstance(self.float_to_int_impl, FloorSte)
+        ste = isinstance(self.tensor_clamp_impl, TensorClampSte)
+        lo, hi = self.min_int(bit_width), self.max_int(bit_width)
+        return FakeQuant.apply(x, scale, lo, hi, floor, ste)
+
+
+def fuse_fake_quant(net: torch.nn.Module) -> int:
+    """Swap every fusable ``IntQuant`` of ``net`` for a ``FusedIntQuant`` (zero point 0, FLOOR or
+    ROUND, a plain or straight-through clamp, no quantization delay, identity input view); returns
+    how many were swapped. Idempotent; call it again after Brevitas rebuilds a quantizer."""
+    n = 0
+    for m in net.modules():
+        if not isinstance(m, RescalingIntQuant) or type(m.int_quant) is not CoreIntQuant:
+            continue
+        iq = m.int_quant
+        if not (
+            isinstance(m.zero_point_impl, ZeroZeroPoint)
+            and isinstance(iq.float_to_int_impl, FloorSte | RoundSte)
+            and isinstance(iq.tensor_clamp_impl, TensorClamp | TensorClampSte)
+            and isinstance(iq.delay_wrapper.delay_impl, _NoDelay)
+            and isinstance(iq.input_view_impl, Identity)
+        ):
+            continue
+        fused = FusedIntQuant.__new__(FusedIntQuant)
+        fused.__dict__ = iq.__dict__.copy()
+        m.int_quant = fused
+        n += 1
+    return n
+
+
+def unfuse_fake_quant(net: torch.nn.Module) -> int:
+    """Back to Brevitas' own ``IntQuant`` everywhere: the baseline that the tests and
+    ``benchmarks/qat_step.py`` compare ``FusedIntQuant`` against."""
+    n = 0
+    for m in net.modules():
+        if isinstance(m, RescalingIntQuant) and type(m.int_quant) is FusedIntQuant:
+            plain = CoreIntQuant.__new__(CoreIntQuant)
+            plain.__dict__ = m.int_quant.__dict__.copy()
+            m.int_quant = plain
+            n += 1
+    return n

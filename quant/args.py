@@ -14,12 +14,6 @@ import sys
 from pathlib import Path
 
 from hwcsp.buildcfg import BITS_RANGE, BuildConfig, Variant
-from hwcsp.errors import UserError
-
-
-class QonnxArgsError(UserError, ValueError):
-    pass
-
 
 SHIPPED_CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 
@@ -88,28 +82,6 @@ def add_config_args(
     )
     p.add_argument("--seed", type=int, default=0, help=seed_help)
     p.add_argument("--build-root", default="build", help="root of the build directories")
-
-
-# What a QONNX file fixes itself: these arguments are refused beside --qonnx.
-QONNX_FIXED = ("size", "width", "wbits", "abits", "num_classes", "ckpt")
-
-
-def qonnx_build_dir(args, log=print) -> Path | None:
-    """The build directory of ``--qonnx FILE`` (``hls.qonnx_in``), None without it; a model name
-    or a configuration argument beside it is refused (the file fixes them)."""
-    if getattr(args, "qonnx", None) is None:
-        if args.model is None:
-            raise QonnxArgsError("give a model name or --qonnx FILE")
-        return None
-    if args.model is not None:
-        raise QonnxArgsError(f"give a model name ({args.model}) or --qonnx FILE, not both")
-    given = [k for k in QONNX_FIXED if getattr(args, k, None) is not None]
-    if given or getattr(args, "seeded", False):
-        opts = ", ".join(f"--{k.replace('_', '-')}" for k in given + (["seeded"] if args.seeded else []))
-        raise QonnxArgsError(f"{opts}: a QONNX file fixes its own sizes, widths and weights")
-    from hls.qonnx_in import prepare_build_dir
-
-    return prepare_build_dir(args.qonnx, Path(args.build_root), log=log)
 
 
 def shipped_checkpoint(model: str, size: int, width: float, wbits: int, abits: int) -> Path | None:
