@@ -17,7 +17,17 @@ import pytest
 from PIL import Image
 
 from quant.data.coco import load_coco
-from quant.data.treecrowns import GUARD, TreeCrownError, build, read_voc, split_columns, tile_boxes, tiles
+from quant.data.treecrowns import (
+    GUARD,
+    Tile,
+    TreeCrownError,
+    build,
+    dihedral,
+    read_voc,
+    split_columns,
+    tile_boxes,
+    tiles,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TILE = 64
@@ -89,19 +99,25 @@ def test_tiles_stay_in_their_region_and_val_boxes_are_counted_once(crops):
 
 
 def test_build_writes_two_coco_folders_byte_identically(crops, tmp_path):
-    out, val = build(tmp_path / "tc", TILE, root=crops, sources=("a", "b"), log=lambda *a: None)
+    out, val = build(
+        tmp_path / "tc", TILE, root=crops, sources=("a", "b"), log=lambda *a: None, augment=False
+    )
     assert val == tmp_path / "tc-val"
     train_set, val_set = load_coco(out), load_coco(val)
     assert len(val_set) == 8 and len(train_set) == 2 * 10 * 4
     assert sum(len(val_set[i].boxes) for i in range(len(val_set))) == 2
-    first = {
-        p.relative_to(tmp_path): p.read_bytes() for p in sorted(tmp_path.glob("tc*/**/*")) if p.is_file()
-    }
-    build(tmp_path / "tc", TILE, root=crops, sources=("a", "b"), log=lambda *a: None)
-    again = {
-        p.relative_to(tmp_path): p.read_bytes() for p in sorted(tmp_path.glob("tc*/**/*")) if p.is_file()
-    }
-    assert first == again
+
+    def files() -> dict:
+        return {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.glob("tc*/**/*") if p.is_file()}
+
+    first = files()
+    build(tmp_path / "tc", TILE, root=crops, sources=("a", "b"), log=lambda *a: None, augment=False)
+    assert files() == first and len(first) == 80 + 8 + 2
+    build(tmp_path / "tc", TILE, root=crops, sources=("a", "b"), log=lambda *a: None)  # augmented
+    assert (
+        len(load_coco(out)) == 8 * 80
+        and files()[Path("tc-val/instances.json")] == first[Path("tc-val/instances.json")]
+    )
 
 
 def test_missing_data_is_one_line_and_exit_2(tmp_path):
@@ -116,3 +132,17 @@ def test_missing_data_is_one_line_and_exit_2(tmp_path):
     )
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "is missing" in r.stderr
     assert not (tmp_path / "tc").exists()
+
+
+def test_augmentation_moves_the_boxes_with_the_pixels():
+    """A marked rectangle in a 16 px tile: in every orientation the box must frame the marked
+    pixels exactly (found from the image, not from the transform)."""
+    img = np.zeros((16, 16, 3), np.uint8)
+    img[2:5, 9:15] = 255  # rows 2-4, columns 9-14: the box (9, 2, 15, 5)
+    t = Tile(img, np.array([[9, 2, 15, 5]], np.float32), np.zeros(1, np.int64), "a", (0, 0))
+    seen = set()
+    for d in dihedral(t):
+        ys, xs = np.nonzero(d.image[..., 0])
+        assert d.boxes.tolist() == [[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]]
+        seen.add(d.image.tobytes())
+    assert len(seen) == 8

@@ -12,7 +12,8 @@ one image are not independent: in each crop the rightmost strip (a whole number 
 neither set, and the rest is training. The guard band is wider than the largest box (108 px), so no
 tree lies in both sets. Training tiles overlap (stride half a tile); validation tiles do not (each
 box is scored once; the bottom rows that do not fill a whole tile are left out). A box belongs to a
-tile when at least ``MIN_VISIBLE`` of its area lies inside it, clipped to the tile. The output is
+tile when at least ``MIN_VISIBLE`` of its area lies inside it, clipped to the tile. Each training
+tile is written in its 8 orientations (flips, transposes; ``--no-augment``: as cut). The output is
 deterministic (same files, same bytes). The folder can be moved with ``$DEEPFOREST_DATA``.
 """
 
@@ -124,6 +125,26 @@ def tiles(image: np.ndarray, boxes: np.ndarray, cols: tuple[int, int], tile: int
             yield Tile(image[y : y + tile, x : x + tile], b, np.zeros(len(b), np.int64), source, (x, y))
 
 
+def dihedral(t: Tile) -> list[Tile]:
+    """The tile in its 8 orientations (flips and transposes; boxes transformed exactly): a tree
+    seen from above has no up or left, and 276 training tiles are few."""
+    size = t.image.shape[0]
+    out = []
+    for transpose in (False, True):
+        for hflip in (False, True):
+            for vflip in (False, True):
+                img, b = t.image, t.boxes.copy()
+                if transpose:
+                    img, b = img.transpose(1, 0, 2), b[:, [1, 0, 3, 2]]
+                if hflip:
+                    img, b = img[:, ::-1], np.stack([size - b[:, 2], b[:, 1], size - b[:, 0], b[:, 3]], 1)
+                if vflip:
+                    img, b = img[::-1], np.stack([b[:, 0], size - b[:, 3], b[:, 2], size - b[:, 1]], 1)
+                b = b.reshape(-1, 4).astype(np.float32)
+                out.append(Tile(np.ascontiguousarray(img), b, t.labels, t.source, t.origin))
+    return out
+
+
 def load_crop(root: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     png, xml = root / f"{name}.png", root / f"{name}.xml"
     for f in (png, xml):
@@ -133,9 +154,10 @@ def load_crop(root: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build(
-    out: Path, tile: int = 256, root: Path | None = None, sources=SOURCES, log=print
+    out: Path, tile: int = 256, root: Path | None = None, sources=SOURCES, log=print, augment: bool = True
 ) -> tuple[Path, Path]:
-    """Write the training folder ``out`` and the validation folder ``out-val`` (COCO, atomically)."""
+    """Write the training folder ``out`` and the validation folder ``out-val`` (COCO, atomically);
+    with ``augment`` every training tile in its 8 orientations (``dihedral``)."""
     from quant.data.coco import write_coco
 
     root = data_dir() if root is None else Path(root)
@@ -152,7 +174,7 @@ def build(
             f"{sp.train[0]}-{sp.train[1]} ({len(t)} tiles), guard {sp.train[1]}-{sp.val[0]}, val "
             f"{sp.val[0]}-{sp.val[1]} ({len(v)} tiles, {sum(len(x.boxes) for x in v)} boxes)"
         )
-        train += t
+        train += [d for x in t for d in dihedral(x)] if augment else t
         val += v
     val_dir = out.parent / f"{out.name}-val"
     write_coco(out, train, CLASS_NAMES, overwrite=True)
@@ -168,9 +190,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m quant.data.treecrowns", description=__doc__.splitlines()[0])
     p.add_argument("out", type=Path, help="training COCO folder to write (validation: OUT-val)")
     p.add_argument("--tile", type=int, default=256, help="tile size in px (default 256)")
+    p.add_argument(
+        "--no-augment", action="store_true", help="training tiles as cut (default: in 8 orientations)"
+    )
     args = p.parse_args(argv)
     try:
-        build(args.out, args.tile)
+        build(args.out, args.tile, augment=not args.no_augment)
     except UserError as e:
         print(f"treecrowns: error: {e}", file=sys.stderr)
         return 2
