@@ -18,9 +18,10 @@ hardware sees, ``float = scale * (int + offset)``, propagated once in topologica
 - AveragePool + FLOOR Trunc (floor(sum / k^2)) → FINN's QuantAvgPool2d; a global mean →
   GlobalAccPool, its 1/(H*W) an exact integer divisor (``Affine.div``) for the next thresholds;
 - a signed Quant without a Relu (a residual branch) → a signed MultiThreshold (out_bias);
+- Max of equal-scale codes (Maxout: a channel Split, then Max) → ElementwiseMax pairs;
 - a grouped Conv → a split tree, one window and MVAU per group, per-group thresholds, a concat
   tree (at most four streams per split or concat, the RTL's limit);
-  joins (Concat, Add) require one scale on every input — which the zoo's shared quantizers
+  joins (Concat, Add, Max) require one scale on every input — which the zoo's shared quantizers
   guarantee — and are refused otherwise;
 - each network output stays the integer accumulator; its 2^k scale and integer bias go to the
   software side (``io_spec.json``).
@@ -58,7 +59,7 @@ UNSUPPORTED = {
     "Gemm": "has no hardware layer here: use a 1x1 convolution on a 1x1 map",
     "MatMul": "has no hardware layer here: use a 1x1 convolution on a 1x1 map",
     "": "has no hardware layer (the supported ops: Quant, Conv, Relu, MaxPool, Pad, AveragePool "
-    "+ Trunc, ReduceMean, Flatten, Split, Concat, Add, Resize)",
+    "+ Trunc, ReduceMean, Flatten, Split, Concat, Add, Max, Resize)",
 }
 
 
@@ -80,6 +81,12 @@ class Affine:
     @property
     def dtype(self) -> str:
         return f"{'INT' if self.signed else 'UINT'}{self.bits}"
+
+    @property
+    def code_range(self) -> tuple[int, int]:
+        if self.signed:
+            return -(2 ** (self.bits - 1)), 2 ** (self.bits - 1) - 1
+        return 0, 2**self.bits - 1
 
     def scalar_scale(self, where: str) -> float:
         s = np.unique(self.scale)
@@ -765,6 +772,23 @@ class _Lowerer:
         self.emit("Add", [a.name, b.name], [out])
         bits = max(a.bits, b.bits) + 1
         self.set_t(out, Affine(out, np.array(s), np.array(0.0), bits, a.signed or b.signed, a.shape))
+
+    def op_Max(self, node):
+        """An elementwise maximum of equal-scale inputs (Maxout: the max of channel chunks after a
+        Split): a join like Add, exact on codes; more than two inputs become a tree of pairs."""
+        if any(i in self.inits for i in node.input):
+            raise LoweringError(f"{node.name}: Max with a constant (a clip) is not supported")
+        xs = [self.env[i] for i in node.input]
+        s = self._same_scale(node, xs)
+        if len({x.shape for x in xs}) != 1:
+            raise LoweringError(f"{node.name}: Max of shapes {sorted({x.shape for x in xs})}")
+        while len(xs) > 1:
+            a, b = xs[0], xs[1]
+            out = node.output[0] if len(xs) == 2 else self.fresh(f"{node.output[0]}.max")
+            self.emit("Max", [a.name, b.name], [out])
+            (alo, ahi), (blo, bhi) = a.code_range, b.code_range
+            bits, signed = int_bits(min(alo, blo), max(ahi, bhi))
+            xs = [self.set_t(out, Affine(out, np.array(s), np.array(0.0), bits, signed, a.shape)), *xs[2:]]
 
     def op_Resize(self, node):
         x = self.env[node.input[0]]

@@ -35,6 +35,7 @@ PREFERRED_STYLE = {
     "StreamingSplit": "hls",
     "DuplicateStreams": "hls",
     "ElementwiseAdd": "hls",
+    "ElementwiseMax": "hls",
     "UpsampleNearestNeighbour": "hls",
     "GlobalAccPool": "hls",
     "ConvolutionInputGenerator": "rtl",

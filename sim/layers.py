@@ -323,6 +323,7 @@ def add_params(node: NodeView) -> Params:
     ldt, rdt, odt = in_dtype(node, 0), in_dtype(node, 1), out_dtype(node)
     return {
         "PE": int(attr(node, "PE", 1)),
+        "MAX": int(node.op_type == "ElementwiseMax"),
         "L_BITS": ldt.bits,
         "L_SIGNED": ldt.signed,
         "R_BITS": rdt.bits,
@@ -467,8 +468,8 @@ _RECORDS = (
         ports=(1, 4),
     ),
     RtlLayer(
-        "add", ("ElementwiseAdd",), ("axis_skid",), add_params, lambda node: 1, cycles.output_beats_cycles,
-        ports=(2, 1), unsupported=add_unsupported,
+        "add", ("ElementwiseAdd", "ElementwiseMax"), ("axis_skid",), add_params, lambda node: 1,
+        cycles.output_beats_cycles, ports=(2, 1), unsupported=add_unsupported,
     ),
     RtlLayer(
         "upsample", ("UpsampleNearestNeighbour",), ("ram_1r1w", "credit_fifo"), upsample_params,

@@ -94,7 +94,8 @@ class Features(nn.Module):
 
 class Spp(nn.Module):
     """SPP (YOLOv3-SPP, the heads issue): max pools 5/9/13 at stride 1 beside the map, one concat
-    of four inputs; hls.lower builds the 9x9 and 13x13 pools as chains of 5x5 ones."""
+    of four inputs (hls.lower builds the 9x9 and 13x13 pools as chains of 5x5 ones), then a
+    Maxout (EFM's compression: channel g = max of channels g and g + 12) before the 1x1."""
 
     def __init__(self):
         super().__init__()
@@ -106,11 +107,13 @@ class Spp(nn.Module):
             act_quant=q.Uint8ActPerTensorFixedPoint, bit_width=4, return_quant_tensor=True
         )
         self.pools = nn.ModuleList(nn.MaxPool2d(k, 1, k // 2) for k in (5, 9, 13))
-        self.c2 = qnn.QuantConv2d(24, 5, 1, **w)
+        self.c2 = qnn.QuantConv2d(12, 5, 1, **w)
 
     def forward(self, x):
         y = self.r1(self.c1(self.inp(x)))
-        return self.c2(torch.cat([y, *(p(y) for p in self.pools)], dim=1))
+        z = torch.cat([y, *(p(y) for p in self.pools)], dim=1)
+        a, b = torch.split(z.value if hasattr(z, "value") else z, 12, dim=1)
+        return self.c2(torch.maximum(a, b))
 
 
 def calibrated(net: nn.Module, seed: int = 0) -> nn.Module:
@@ -168,9 +171,12 @@ def test_user_qonnx_through_the_whole_chain(exports, name, tmp_path, finn: Finn)
     if name == "spp":  # 9x9 and 13x13 as chains of 5x5 windows: 1 + 2 + 3 pools, none larger
         import onnx
 
-        pools = [n for n in onnx.load(str(hw / "model.hw.onnx")).graph.node if n.op_type.startswith("Pool")]
+        graph = onnx.load(str(hw / "model.hw.onnx")).graph
+        pools = [n for n in graph.node if n.op_type.startswith("Pool")]
         kernels = [a.ints for n in pools for a in n.attribute if a.name == "KernelSize"]
         assert len(pools) == 6 and all(list(k) == [5, 5] for k in kernels), kernels
+        maxes = [n.op_type for n in graph.node if n.op_type.startswith("ElementwiseMax")]
+        assert maxes == ["ElementwiseMax_hls"], maxes  # the Maxout, on add.sv's MAX mode
     assert "weights of the QONNX file" in (hw / "report" / "report.md").read_text()
 
     # golden == FINN (every tensor) == qonnx (output and every activation), 0 mismatching integers

@@ -1,4 +1,4 @@
-"""RTL ElementwiseAdd (sim/rtl/add.sv) against golden: two streams, mixed signedness."""
+"""RTL ElementwiseAdd and ElementwiseMax (sim/rtl/add.sv) against golden: two streams, mixed signedness."""
 
 from __future__ import annotations
 
@@ -17,6 +17,15 @@ CASES: dict[str, tuple[str, Callable[[int], NodeView]]] = {
     # unsigned + signed: FINN widens by two bits
     "c27_pe27_uint4_int4": ("verilator", lambda h: nodes.add([1, h, 2, 27], 27, "UINT4", "INT4", "INT6")),
     "c3_pe1_uint8_icarus": ("icarus", lambda h: nodes.add([1, h, 2, 3], 1, "UINT8", "UINT8", "UINT9")),
+    # ElementwiseMax (Maxout, the heads issue): unsigned against signed compares as numbers, not bits
+    "max_c12_pe4_uint4_int4": (
+        "verilator",
+        lambda h: nodes.add([1, h, 3, 12], 4, "UINT4", "INT4", "INT5", op="ElementwiseMax"),
+    ),
+    "max_c5_pe5_int8_int8_icarus": (
+        "icarus",
+        lambda h: nodes.add([1, h, 2, 5], 5, "INT8", "INT8", "INT8", op="ElementwiseMax"),
+    ),
 }
 
 

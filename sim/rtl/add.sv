@@ -1,13 +1,16 @@
-// add -- ElementwiseAdd of two streams of the same shape, PE elements per beat.
+// add -- ElementwiseAdd (MAX = 0) or ElementwiseMax (MAX = 1) of two streams of the same
+// shape, PE elements per beat.
 //
-// Parameters mirror FINN's ElementwiseAdd: PE and the bits/signedness of lhs_dtype
-// (L_BITS, L_SIGNED), rhs_dtype (R_BITS, R_SIGNED) and out_dtype (O_BITS). Each
-// output element is lhs + rhs computed exactly and wrapped to O_BITS (FINN sizes
-// out_dtype so that nothing wraps). A beat is taken from both inputs at once, so
-// each input's TREADY also waits for the other input's TVALID. One beat per cycle;
-// cycle model: output beats per frame.
+// Parameters mirror FINN's ElementwiseAdd/ElementwiseMax: PE and the bits/signedness of
+// lhs_dtype (L_BITS, L_SIGNED), rhs_dtype (R_BITS, R_SIGNED) and out_dtype (O_BITS). Each
+// output element is lhs + rhs, or the larger of lhs and rhs (compared exactly, both
+// extended to one bit more than the wider), wrapped to O_BITS (FINN sizes out_dtype so
+// that nothing wraps). A beat is taken from both inputs at once, so each input's TREADY
+// also waits for the other input's TVALID. One beat per cycle; cycle model: output beats
+// per frame.
 module add #(
     parameter int PE = 1,
+    parameter bit MAX = 1'b0,
     parameter int L_BITS = 8,
     parameter bit L_SIGNED = 1'b0,
     parameter int R_BITS = 8,
@@ -33,6 +36,7 @@ module add #(
     input  logic           out0_V_TREADY
 );
   localparam int OW = PE * O_BITS;
+  localparam int XW = (L_BITS > R_BITS ? L_BITS : R_BITS) + 1;  // both operands, signed
 
   logic skid_ready;
   logic [OW-1:0] sum;
@@ -45,9 +49,16 @@ module add #(
     logic [R_BITS-1:0] b;
     assign a = in0_V_TDATA[p*L_BITS+:L_BITS];
     assign b = in1_V_TDATA[p*R_BITS+:R_BITS];
-    // Extend both operands to O_BITS and add modulo 2^O_BITS.
-    assign sum[p*O_BITS+:O_BITS] = O_BITS'($signed({L_SIGNED & a[L_BITS-1], a}))
-                                 + O_BITS'($signed({R_SIGNED & b[R_BITS-1], b}));
+    if (MAX) begin : g_max
+      logic signed [XW-1:0] ax, bx;
+      assign ax = XW'($signed({L_SIGNED & a[L_BITS-1], a}));
+      assign bx = XW'($signed({R_SIGNED & b[R_BITS-1], b}));
+      assign sum[p*O_BITS+:O_BITS] = O_BITS'(ax >= bx ? ax : bx);
+    end else begin : g_add
+      // Extend both operands to O_BITS and add modulo 2^O_BITS.
+      assign sum[p*O_BITS+:O_BITS] = O_BITS'($signed({L_SIGNED & a[L_BITS-1], a}))
+                                   + O_BITS'($signed({R_SIGNED & b[R_BITS-1], b}));
+    end
   end
 
   logic [OW-1:0] m_data;

@@ -173,7 +173,7 @@ def dup(n: int, ch: int, pe: int, dt: str, vecs: list[int]) -> NodeView:
     return NodeView.make("DuplicateStreams", attrs, backend="hls")
 
 
-def add(shape: list[int], pe: int, ldt: str, rdt: str, odt: str) -> NodeView:
+def add(shape: list[int], pe: int, ldt: str, rdt: str, odt: str, op: str = "ElementwiseAdd") -> NodeView:
     attrs = {
         "lhs_shape": shape,
         "rhs_shape": shape,
@@ -183,7 +183,7 @@ def add(shape: list[int], pe: int, ldt: str, rdt: str, odt: str) -> NodeView:
         "out_dtype": odt,
         "PE": pe,
     }
-    return NodeView.make("ElementwiseAdd", attrs, backend="hls")
+    return NodeView.make(op, attrs, backend="hls")
 
 
 def upsample(hi: int, wi: int, ho: int, wo: int, ch: int, simd: int, dt: str) -> NodeView:
