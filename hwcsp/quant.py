@@ -112,10 +112,10 @@ class FakeQuant(torch.autograd.Function):
     scale ``g * (q - x / scale)`` there and ``g * q`` elsewhere, summed to its shape."""
 
     @staticmethod
-    def forward(ctx, x, scale, lo, hi, floor: bool, ste_clamp: bool):
+    def forward(ctx, x, scale, lo: float, hi: float, floor: bool, ste_clamp: bool):
         u = x / scale
         f = torch.floor(u) if floor else torch.round(u)
-        q = torch.maximum(torch.minimum(f, hi), lo)
+        q = f.clamp(lo, hi)
         if ste_clamp:
             ctx.save_for_backward(u, q, scale)
         else:
@@ -127,12 +127,14 @@ class FakeQuant(torch.autograd.Function):
     def backward(ctx, g):
         if ctx.ste_clamp:
             u, q, scale = ctx.saved_tensors
-            gx, gs = g, g * (q - u)
+            gx = g
         else:
             u, q, scale, inside = ctx.saved_tensors
             gx = g * inside
-            gs = g * (q - u * inside)
-        return gx, _sum_to(gs, scale.shape), None, None, None, None
+        if scale.numel() == 1:  # one scale: two dot products, no temporaries
+            gs = torch.dot(g.reshape(-1), q.reshape(-1)) - torch.dot(gx.reshape(-1), u.reshape(-1))
+            return gx, gs.reshape(scale.shape), None, None, None, None
+        return gx, _sum_to(g * q - gx * u, scale.shape), None, None, None, None
 
 
 def _sum_to(t: torch.Tensor, shape: torch.Size) -> torch.Tensor:
@@ -152,7 +154,7 @@ class FusedIntQuant(CoreIntQuant):
     def forward(self, scale, zero_point, bit_width, x):
         floor = isinstance(self.float_to_int_impl, FloorSte)
         ste = isinstance(self.tensor_clamp_impl, TensorClampSte)
-        lo, hi = self.min_int(bit_width), self.max_int(bit_width)
+        lo, hi = float(self.min_int(bit_width)), float(self.max_int(bit_width))
         return FakeQuant.apply(x, scale, lo, hi, floor, ste)
 
 

@@ -69,7 +69,7 @@ def test_fake_quant_values_and_gradients(floor, ste, lo, hi):
     for fn in (_reference, None):
         x, s = x0.clone().requires_grad_(), s0.clone().requires_grad_()
         if fn is None:
-            y = FakeQuant.apply(x, s, torch.tensor(lo), torch.tensor(hi), floor, ste)
+            y = FakeQuant.apply(x, s, lo, hi, floor, ste)
         else:
             y = fn(x, s, lo, hi, floor, ste)
         (y * torch.linspace(-1, 1, y.numel()).view(y.shape)).sum().backward()
