@@ -1,7 +1,7 @@
 """FIFO depths for reconvergent paths, from an analytic bound (derivation in hls/README.md).
 
 A fork (DuplicateStreams, StreamingSplit) pushes each pixel into all its branches at once; a join
-(StreamingConcat, ElementwiseAdd, ElementwiseMax) takes pixel p from every input together. If branch L needs
+(StreamingConcat, Elementwise Add/Max/Mul) takes pixel p from every input together. If branch L needs
 fork pixels up to index ``need_L(p)`` before it can deliver its pixel p, the other branch S must
 be able to hold the ``need_L(p) - need_S(p) + 1`` pixels the fork has already pushed into it, or
 the fork stalls on S while L starves: a deadlock. ``need`` is exact index arithmetic per layer:
@@ -25,7 +25,7 @@ import onnx
 
 from golden.node import decode_attr, split_op_type
 
-JOINS = ("StreamingConcat", "ElementwiseAdd", "ElementwiseMax")
+JOINS = ("StreamingConcat", "ElementwiseAdd", "ElementwiseMax", "ElementwiseMul")
 FORKS = ("DuplicateStreams", "StreamingSplit")
 
 

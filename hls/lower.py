@@ -19,6 +19,9 @@ hardware sees, ``float = scale * (int + offset)``, propagated once in topologica
   GlobalAccPool, its 1/(H*W) an exact integer divisor (``Affine.div``) for the next thresholds;
 - a signed Quant without a Relu (a residual branch) → a signed MultiThreshold (out_bias);
 - Max of equal-scale codes (Maxout: a channel Split, then Max) → ElementwiseMax pairs;
+- Sigmoid → Quant (SAM's gate) → thresholds read off qonnx's own execution of that Sigmoid and
+  Quant on every accumulator value (a monotone staircase); Mul of two code streams (features times
+  gate) → ElementwiseMul, the scales multiplied (not an equal-scale join);
 - a grouped Conv → a split tree, one window and MVAU per group, per-group thresholds, a concat
   tree (at most four streams per split or concat, the RTL's limit);
   joins (Concat, Add, Max) require one scale on every input — which the zoo's shared quantizers
@@ -49,7 +52,6 @@ class LoweringError(UserError, ValueError):
 UNSUPPORTED = {
     "BatchNormalization": "is a float op inside the integer partition: fold it into the preceding "
     "convolution's weights and bias before quantizing (or export a BN-folded model)",
-    "Sigmoid": "is not integer hardware (rule: ReLU is the only activation)",
     "HardSigmoid": "is not integer hardware (rule: ReLU is the only activation)",
     "Tanh": "is not integer hardware (rule: ReLU is the only activation)",
     "LeakyRelu": "is not integer hardware (rule: ReLU is the only activation)",
@@ -283,23 +285,24 @@ class _Lowerer:
         prod = self.producer.get(node.input[0])
         s, bits, signed, narrow = self.quant_params(node)
         relu = prod is not None and prod.op_type == "Relu"
+        sigmoid = prod is not None and prod.op_type == "Sigmoid"
         if relu and signed:
             raise LoweringError(f"{node.name}: signed activations after Relu are not supported")
-        if not relu and not signed:
-            raise LoweringError(
-                f"{node.name}: an unsigned activation Quant must follow a Relu "
-                "(a signed one is a residual branch)"
-            )
         if narrow:
             raise LoweringError(f"{node.name}: narrow-range activations are not supported")
-        src = prod.input[0] if relu else node.input[0]
+        # (an unsigned Quant needs no Relu before it: its clamp at 0 is the lowest threshold)
+        src = prod.input[0] if relu or sigmoid else node.input[0]
         if s.size != 1 or not _is_pow2(float(s)):
             raise LoweringError(f"{node.name}: activation scale must be one power of two, got {s}")
         mode = _attr(node, "rounding_mode", b"ROUND")
         mode = mode.decode() if isinstance(mode, bytes) else mode
         out = node.output[0]
         parts = self.grouped.pop(src, None)
-        if parts is None:
+        if sigmoid:
+            if parts is not None:
+                raise LoweringError(f"{node.name}: a sigmoid after a grouped convolution is not supported")
+            a = self._sigmoid_threshold(node, self.env[src], out, float(s), bits, signed)
+        elif parts is None:
             a = self._threshold(node, self.env[src], out, float(s), bits, signed, mode)
         else:  # a grouped convolution: thresholds per group (into each MVAU), then one concat
             codes = [
@@ -336,6 +339,11 @@ class _Lowerer:
         # the accumulator (+ 1 bit at most) whatever the BatchNorm statistics were.
         xmin, xmax = (-(2 ** (x.bits - 1)), 2 ** (x.bits - 1) - 1) if x.signed else (0, 2**x.bits - 1)
         thr = np.clip(thr, xmin, xmax + 1)
+        return self._emit_thresholds(x, out, thr, s, bits, signed)
+
+    def _emit_thresholds(self, x: Affine, out: str, thr: np.ndarray, s: float, bits: int, signed: bool):
+        """A MultiThreshold of ``x`` into ``bits``-bit codes at scale ``s`` (thr: channels x steps)."""
+        lo = -(2 ** (bits - 1)) if signed else 0
         if np.all(thr == thr[:1]):
             thr = thr[:1]
         tb, ts = int_bits(thr.min(), thr.max())
@@ -353,6 +361,88 @@ class _Lowerer:
         a = Affine(out, np.array(s), np.array(0.0), bits, signed, x.shape)
         self.dtypes[out], self.layouts[out] = a.dtype, "NHWC"
         return a
+
+    # Accumulators of more bits than this are not tabulated for a sigmoid's thresholds.
+    SIGMOID_TABLE_BITS = 20
+
+    def _sigmoid_threshold(self, node, x: Affine, out: str, s: float, bits: int, signed: bool):
+        """Quant(Sigmoid(v)) on an accumulator: monotone, so exactly a set of thresholds (SAM's
+        gate). They are read off the reference itself — qonnx executing this Sigmoid and this Quant
+        on every accumulator value of each distinct channel scale and offset, as float32 exactly as
+        the convolution delivers it — so the hardware equals qonnx's float sigmoid bit for bit."""
+        from qonnx.core.modelwrapper import ModelWrapper
+        from qonnx.core.onnx_exec import execute_onnx
+
+        if x.div != 1:
+            raise LoweringError(f"{node.name}: a sigmoid of a global mean is not supported")
+        if x.bits > self.SIGMOID_TABLE_BITS:
+            raise LoweringError(
+                f"{node.name}: a sigmoid on a {x.bits}-bit accumulator is too wide to tabulate "
+                f"(at most {self.SIGMOID_TABLE_BITS} bits)"
+            )
+        acc_lo, acc_hi = x.code_range
+        acc = np.arange(acc_lo, acc_hi + 1, dtype=np.float64)
+        ch = x.shape[-1]
+        per_ch = list(
+            zip(
+                np.broadcast_to(x.scale, (ch,)).tolist(),
+                np.broadcast_to(x.offset, (ch,)).tolist(),
+                strict=True,
+            )
+        )
+        pairs = sorted(set(per_ch))  # one table per distinct (scale, offset)
+        exact = np.stack([sc * (acc + off) for sc, off in pairs])
+        v = exact.astype(np.float32)  # what the float convolution delivers, when it is exact
+        if not np.array_equal(v.astype(np.float64), exact):
+            raise LoweringError(f"{node.name}: the accumulator is not exact in float32 (too wide)")
+        quant = onnx.NodeProto()
+        quant.CopyFrom(node)
+        quant.input[0] = "sig"
+        quant.output[0] = "code"
+        graph = helper.make_graph(
+            [helper.make_node("Sigmoid", ["v"], ["sig"]), quant],
+            "sigmoid_table",
+            [helper.make_tensor_value_info("v", onnx.TensorProto.FLOAT, list(v.shape))],
+            [helper.make_tensor_value_info("code", onnx.TensorProto.FLOAT, list(v.shape))],
+            [numpy_helper.from_array(np.asarray(self.inits[i], dtype=np.float32), i) for i in node.input[1:]],
+            value_info=[helper.make_tensor_value_info("sig", onnx.TensorProto.FLOAT, list(v.shape))],
+        )
+        model = ModelWrapper(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]))
+        codes = execute_onnx(model, {"v": v})["code"].astype(np.float64) / s
+        if not np.array_equal(codes, np.round(codes)) or np.any(np.diff(codes, axis=1) < 0):
+            raise LoweringError(f"{node.name}: the quantized sigmoid is not a monotone integer staircase")
+        lo = -(2 ** (bits - 1)) if signed else 0
+        steps = np.arange(lo + 1, lo + 2**bits)
+        first = {  # step i: the first accumulator whose code reaches i (acc_hi + 1: never)
+            p: acc_lo + np.searchsorted(c, steps, side="left") for p, c in zip(pairs, codes, strict=True)
+        }
+        thr = np.stack([first[p] for p in per_ch]).astype(np.float64)
+        return self._emit_thresholds(x, out, thr, s, bits, signed)
+
+    def op_Sigmoid(self, node):
+        users = self.consumers.get(node.output[0], [])
+        if len(users) != 1 or users[0].op_type != "Quant":
+            raise LoweringError(
+                f"{node.name}: Sigmoid is not integer hardware unless a Quant follows it directly "
+                "(then it is a set of thresholds, as SAM's gate)"
+            )
+
+    def op_Mul(self, node):
+        """The product of two streams of codes (SAM: features times their gate): not an
+        equal-scale join — the scales multiply, and a Quant after it requantizes."""
+        if any(i in self.inits for i in node.input):
+            raise LoweringError(f"{node.name}: Mul {UNSUPPORTED['Mul']}")
+        a, b = (self.env[i] for i in node.input)
+        for t in (a, b):
+            t.require_codes(node.name)
+        if a.shape != b.shape:
+            raise LoweringError(f"{node.name}: Mul of shapes {a.shape} and {b.shape} (no broadcasting)")
+        sa, sb = a.scalar_scale(node.name), b.scalar_scale(node.name)
+        corners = [p * q for p in a.code_range for q in b.code_range]
+        bits, signed = int_bits(min(corners), max(corners))
+        out = node.output[0]
+        self.emit("Mul", [a.name, b.name], [out])
+        self.set_t(out, Affine(out, np.array(sa * sb), np.array(0.0), bits, signed, a.shape))
 
     # Our RTL split, duplicator and concat take at most this many streams: wider ones become trees.
     MAX_FANOUT = 4

@@ -36,6 +36,7 @@ PREFERRED_STYLE = {
     "DuplicateStreams": "hls",
     "ElementwiseAdd": "hls",
     "ElementwiseMax": "hls",
+    "ElementwiseMul": "hls",
     "UpsampleNearestNeighbour": "hls",
     "GlobalAccPool": "hls",
     "ConvolutionInputGenerator": "rtl",

@@ -41,7 +41,7 @@ from sim.network import Progress, simulate_network
 from sim.plan import NetworkError, NetworkPlan, Stream, plan_network
 
 SKID_BEATS = 2  # a stream's own registers: peaks up to this need no FIFO
-JOIN_MODULES = ("concat", "add")  # sim/rtl modules of StreamingConcat, ElementwiseAdd/Max
+JOIN_MODULES = ("concat", "add")  # sim/rtl modules of StreamingConcat, ElementwiseAdd/Max/Mul
 DEPTHS_FILE = "fifo_depths.json"
 
 

@@ -317,13 +317,16 @@ def dup_params(node: NodeView) -> Params:
     }
 
 
+ELEMENTWISE_OPS = ("ElementwiseAdd", "ElementwiseMax", "ElementwiseMul")  # add.sv's OP = index
+
+
 def add_params(node: NodeView) -> Params:
     if ints(node, "lhs_shape") != ints(node, "rhs_shape"):
         raise ValueError("add: broadcasting operands are not implemented")
     ldt, rdt, odt = in_dtype(node, 0), in_dtype(node, 1), out_dtype(node)
     return {
         "PE": int(attr(node, "PE", 1)),
-        "MAX": int(node.op_type == "ElementwiseMax"),
+        "OP": ELEMENTWISE_OPS.index(node.op_type),
         "L_BITS": ldt.bits,
         "L_SIGNED": ldt.signed,
         "R_BITS": rdt.bits,
@@ -468,7 +471,7 @@ _RECORDS = (
         ports=(1, 4),
     ),
     RtlLayer(
-        "add", ("ElementwiseAdd", "ElementwiseMax"), ("axis_skid",), add_params, lambda node: 1,
+        "add", ELEMENTWISE_OPS, ("axis_skid",), add_params, lambda node: 1,
         cycles.output_beats_cycles, ports=(2, 1), unsupported=add_unsupported,
     ),
     RtlLayer(

@@ -59,7 +59,8 @@ EXTRA_PARAMS: dict[str, list[dict[str, object]]] = {
     "dup": [{"N_OUTPUTS": 3, "PE": 3, "CHANNELS": 27}],
     "add": [
         {"PE": 3, "L_BITS": 4, "L_SIGNED": 1, "R_BITS": 11, "O_BITS": 12},
-        {"PE": 3, "MAX": 1, "L_BITS": 4, "L_SIGNED": 1, "R_BITS": 11, "O_BITS": 11},
+        {"PE": 3, "OP": 1, "L_BITS": 4, "L_SIGNED": 1, "R_BITS": 11, "O_BITS": 11},
+        {"PE": 2, "OP": 2, "L_BITS": 4, "L_SIGNED": 1, "R_BITS": 5, "O_BITS": 9},
     ],
     "upsample": [{"HI": 3, "WI": 3, "HO": 6, "WO": 6, "CHANNELS": 24, "SIMD": 8}],
     "dwc": [{"IN_WIDTH": 24, "OUT_WIDTH": 16}, {"IN_WIDTH": 4, "OUT_WIDTH": 36}],

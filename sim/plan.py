@@ -36,7 +36,7 @@ from golden.vectors import VERSION as VECTORS_VERSION
 from sim.layers import FIFO_REG_DEPTH_MAX, layer_of, unsupported_reason
 
 MEMORIES = {"WEIGHT_FILE": "weights", "THRESH_FILE": "thresholds"}  # rom parameter -> manifest memory
-JOINS = ("StreamingConcat", "ElementwiseAdd", "ElementwiseMax")
+JOINS = ("StreamingConcat", "ElementwiseAdd", "ElementwiseMax", "ElementwiseMul")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -116,6 +116,31 @@ class Spp(nn.Module):
         return self.c2(torch.maximum(a, b))
 
 
+class Sam(nn.Module):
+    """SAM (spatial attention, the heads issue): x * sigmoid(conv(x)) with a 4-bit gate at a
+    power-of-two scale (the quantized sigmoid is thresholds on the conv's accumulator), the product
+    of two code streams requantized by an unsigned quantizer without a ReLU, then a 1x1."""
+
+    def __init__(self):
+        super().__init__()
+        qnn, q = _brevitas()
+        w = dict(weight_quant=q.Int8WeightPerTensorFixedPoint, weight_bit_width=4)
+        u8 = q.Uint8ActPerTensorFixedPoint
+        self.inp = qnn.QuantIdentity(act_quant=u8, return_quant_tensor=True)
+        self.c1 = qnn.QuantConv2d(3, 6, 3, padding=1, bias=False, **w)
+        self.r1 = qnn.QuantReLU(act_quant=u8, bit_width=4, return_quant_tensor=True)
+        self.att = qnn.QuantConv2d(6, 6, 3, padding=1, bias=True, bias_quant=q.Int16Bias, **w)
+        self.gate = qnn.QuantSigmoid(act_quant=u8, bit_width=4, return_quant_tensor=True)
+        self.req = qnn.QuantIdentity(act_quant=u8, bit_width=4, return_quant_tensor=True)
+        self.c2 = qnn.QuantConv2d(6, 5, 1, bias=False, **w)
+        with torch.no_grad():  # a gate that spans its codes, not one that sits near 1/2
+            self.att.weight.mul_(8)
+
+    def forward(self, x):
+        y = self.r1(self.c1(self.inp(x)))
+        return self.c2(self.req(y * self.gate(self.att(y))))
+
+
 def calibrated(net: nn.Module, seed: int = 0) -> nn.Module:
     """Activation scales from runtime statistics (Brevitas' stock quantizers collect them in
     training mode), on images with structure (smooth ramps, not white noise)."""
@@ -145,9 +170,10 @@ def exports(tmp_path_factory) -> dict[str, tuple[Path, nn.Module]]:
         torch.manual_seed(1)
         net = calibrated(Features(wb, ab))
         out[name] = (export(net, d / f"features_{name}.onnx", dynamo), net)
-    torch.manual_seed(1)
-    net = calibrated(Spp())
-    out["spp"] = (export(net, d / "spp.onnx", False), net)
+    for name, cls in (("spp", Spp), ("sam", Sam)):
+        torch.manual_seed(1)
+        net = calibrated(cls())
+        out[name] = (export(net, d / f"{name}.onnx", False), net)
     return out
 
 
@@ -157,7 +183,7 @@ def _variant(stdout: str) -> Path:
     return Path(m.group(1))
 
 
-@pytest.mark.parametrize("name", ["w2a2", "w8a8", "spp"])
+@pytest.mark.parametrize("name", ["w2a2", "w8a8", "spp", "sam"])
 def test_user_qonnx_through_the_whole_chain(exports, name, tmp_path, finn: Finn):
     path, net = exports[name]
     root = tmp_path / "build"
@@ -167,7 +193,7 @@ def test_user_qonnx_through_the_whole_chain(exports, name, tmp_path, finn: Finn)
     assert hw.parent.name.startswith(f"qonnx-{path.stem.replace('_', '-')}-{H}x{W}-")
     est = json.loads((hw / "report" / "estimates.json").read_text())
     assert est["verification"]["mismatches"] == 0
-    assert est["verification"]["tensors_compared"] >= (3 if name == "spp" else 9)
+    assert est["verification"]["tensors_compared"] >= {"spp": 3, "sam": 5}.get(name, 9)
     if name == "spp":  # 9x9 and 13x13 as chains of 5x5 windows: 1 + 2 + 3 pools, none larger
         import onnx
 
@@ -177,6 +203,11 @@ def test_user_qonnx_through_the_whole_chain(exports, name, tmp_path, finn: Finn)
         assert len(pools) == 6 and all(list(k) == [5, 5] for k in kernels), kernels
         maxes = [n.op_type for n in graph.node if n.op_type.startswith("ElementwiseMax")]
         assert maxes == ["ElementwiseMax_hls"], maxes  # the Maxout, on add.sv's MAX mode
+    if name == "sam":  # the gate: a sigmoid as thresholds, and a product of two streams
+        import onnx
+
+        ops = [n.op_type for n in onnx.load(str(hw / "model.hw.onnx")).graph.node]
+        assert ops.count("ElementwiseMul_hls") == 1, ops
     assert "weights of the QONNX file" in (hw / "report" / "report.md").read_text()
 
     # golden == FINN (every tensor) == qonnx (output and every activation), 0 mismatching integers
@@ -184,7 +215,16 @@ def test_user_qonnx_through_the_whole_chain(exports, name, tmp_path, finn: Finn)
     x = rng.integers(0, 256, size=(2, H, W, 3))
     tally = chain_tally(hw, None, finn, x)
     assert tally.mismatches == 0, str(tally)
-    assert tally.tensors >= (10 if name == "spp" else 9 + 20), str(tally)
+    if name == "sam":  # the gate must use its range, not sit at one code
+        import onnx
+
+        from golden.execute import Program
+
+        tmap = json.loads((hw / "tensor_map.json").read_text())
+        gate = next(v for k, v in tmap.items() if k.startswith("/gate/"))
+        codes = Program(onnx.load(str(hw / "model.hw.onnx"))).run({"input": x}, return_all=True)[gate]
+        assert len(np.unique(codes)) >= 6, np.unique(codes)
+    assert tally.tensors >= {"spp": 10, "sam": 10}.get(name, 9 + 20), str(tally)
 
     # == the Brevitas module the file was exported from (its output, both frames)
     import onnx

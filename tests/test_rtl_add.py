@@ -1,4 +1,4 @@
-"""RTL ElementwiseAdd and ElementwiseMax (sim/rtl/add.sv) against golden: two streams, mixed signedness."""
+"""RTL ElementwiseAdd, Max and Mul (sim/rtl/add.sv) against golden: two streams, mixed signedness."""
 
 from __future__ import annotations
 
@@ -25,6 +25,15 @@ CASES: dict[str, tuple[str, Callable[[int], NodeView]]] = {
     "max_c5_pe5_int8_int8_icarus": (
         "icarus",
         lambda h: nodes.add([1, h, 2, 5], 5, "INT8", "INT8", "INT8", op="ElementwiseMax"),
+    ),
+    # ElementwiseMul (SAM's gate): codes times gate codes, and signed times unsigned
+    "mul_c8_pe2_uint4_uint3": (
+        "verilator",
+        lambda h: nodes.add([1, h, 3, 8], 2, "UINT4", "UINT3", "UINT7", op="ElementwiseMul"),
+    ),
+    "mul_c6_pe3_int5_uint4_icarus": (
+        "icarus",
+        lambda h: nodes.add([1, h, 2, 6], 3, "INT5", "UINT4", "INT9", op="ElementwiseMul"),
     ),
 }
 

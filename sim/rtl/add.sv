@@ -1,16 +1,16 @@
-// add -- ElementwiseAdd (MAX = 0) or ElementwiseMax (MAX = 1) of two streams of the same
-// shape, PE elements per beat.
+// add -- ElementwiseAdd (OP = 0), ElementwiseMax (OP = 1) or ElementwiseMul (OP = 2) of two
+// streams of the same shape, PE elements per beat.
 //
-// Parameters mirror FINN's ElementwiseAdd/ElementwiseMax: PE and the bits/signedness of
-// lhs_dtype (L_BITS, L_SIGNED), rhs_dtype (R_BITS, R_SIGNED) and out_dtype (O_BITS). Each
-// output element is lhs + rhs, or the larger of lhs and rhs (compared exactly, both
-// extended to one bit more than the wider), wrapped to O_BITS (FINN sizes out_dtype so
-// that nothing wraps). A beat is taken from both inputs at once, so each input's TREADY
+// Parameters mirror FINN's ElementwiseAdd/Max/Mul: PE and the bits/signedness of lhs_dtype
+// (L_BITS, L_SIGNED), rhs_dtype (R_BITS, R_SIGNED) and out_dtype (O_BITS). Each output
+// element is lhs + rhs, the larger of lhs and rhs, or lhs * rhs, computed exactly on both
+// operands extended to one bit more than the wider, and wrapped to O_BITS (FINN sizes
+// out_dtype so that nothing wraps). A beat is taken from both inputs at once, so each input's TREADY
 // also waits for the other input's TVALID. One beat per cycle; cycle model: output beats
 // per frame.
 module add #(
     parameter int PE = 1,
-    parameter bit MAX = 1'b0,
+    parameter int OP = 0,
     parameter int L_BITS = 8,
     parameter bit L_SIGNED = 1'b0,
     parameter int R_BITS = 8,
@@ -49,11 +49,16 @@ module add #(
     logic [R_BITS-1:0] b;
     assign a = in0_V_TDATA[p*L_BITS+:L_BITS];
     assign b = in1_V_TDATA[p*R_BITS+:R_BITS];
-    if (MAX) begin : g_max
+    if (OP == 1) begin : g_max
       logic signed [XW-1:0] ax, bx;
       assign ax = XW'($signed({L_SIGNED & a[L_BITS-1], a}));
       assign bx = XW'($signed({R_SIGNED & b[R_BITS-1], b}));
       assign sum[p*O_BITS+:O_BITS] = O_BITS'(ax >= bx ? ax : bx);
+    end else if (OP == 2) begin : g_mul
+      logic signed [XW-1:0] ax, bx;
+      assign ax = XW'($signed({L_SIGNED & a[L_BITS-1], a}));
+      assign bx = XW'($signed({R_SIGNED & b[R_BITS-1], b}));
+      assign sum[p*O_BITS+:O_BITS] = O_BITS'((2 * XW)'(ax) * (2 * XW)'(bx));
     end else begin : g_add
       // Extend both operands to O_BITS and add modulo 2^O_BITS.
       assign sum[p*O_BITS+:O_BITS] = O_BITS'($signed({L_SIGNED & a[L_BITS-1], a}))
