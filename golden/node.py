@@ -32,6 +32,24 @@ def load_model(model: onnx.ModelProto | str | Path) -> onnx.ModelProto:
     return m
 
 
+QUANT_OPS = ("Quant", "Trunc", "BipolarQuant")  # qonnx's quantizer ops
+
+
+def constants_as_initializers(graph: onnx.GraphProto) -> None:
+    """In place: ``Constant`` nodes become initializers (what FoldConstants would do, minus one
+    onnxruntime session per node) and quantizer nodes get qonnx's domain (exporters leave it out).
+    The export stage and a user's QONNX file (hls.qonnx_in) are normalised by the same rule."""
+    for node in list(graph.node):
+        if node.op_type in QUANT_OPS:
+            node.domain = "qonnx.custom_op.general"
+        elif node.op_type == "Constant" and node.attribute[0].name == "value":
+            t = onnx.TensorProto()
+            t.CopyFrom(node.attribute[0].t)
+            t.name = node.output[0]
+            graph.initializer.append(t)
+            graph.node.remove(node)
+
+
 def split_op_type(op_type: str) -> tuple[str, str]:
     """ "MVAU_hls" -> ("MVAU", "hls"); a generic op type keeps backend ""."""
     for backend in BACKENDS:

@@ -31,11 +31,11 @@ import onnx
 from onnx import helper, numpy_helper
 
 from golden.fsutil import atomic_dir, sha256_file
+from golden.node import QUANT_OPS, constants_as_initializers
 from hls.lower import LoweringError, lower_qonnx
 from hwcsp.buildcfg import BITS_RANGE, BuildConfig
 from hwcsp.errors import UserError
 
-QUANT_OPS = ("Quant", "Trunc", "BipolarQuant")
 INPUT, INPUT_Q = "input", "input.q"  # the names io_spec.json and the references expect
 
 
@@ -97,16 +97,9 @@ def normalize(model: onnx.ModelProto) -> onnx.ModelProto:
             f"graph input {g.input[0].name}: shape {dims}; one NCHW image (1, C, H, W) of fixed size "
             "is needed"
         )
+    constants_as_initializers(g)
     for node in list(g.node):
-        if node.op_type in QUANT_OPS:
-            node.domain = "qonnx.custom_op.general"
-        elif node.op_type == "Constant" and node.attribute[0].name == "value":
-            t = onnx.TensorProto()
-            t.CopyFrom(node.attribute[0].t)
-            t.name = node.output[0]
-            g.initializer.append(t)
-            g.node.remove(node)
-        elif node.op_type == "Identity":
+        if node.op_type == "Identity":
             g.node.remove(node)
             _rename_uses(g, node.output[0], node.input[0])
     gin = g.input[0].name

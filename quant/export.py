@@ -24,6 +24,7 @@ import onnx
 import torch
 
 from golden.fsutil import atomic_write, sha256_file
+from golden.node import constants_as_initializers
 from hwcsp.buildcfg import BuildConfig
 from hwcsp.graph import Output
 from hwcsp.modules import ConvBN
@@ -204,18 +205,7 @@ def tidy(model: onnx.ModelProto) -> onnx.ModelProto:
     from qonnx.transformation.general import GiveUniqueNodeNames, RemoveUnusedTensors
     from qonnx.transformation.infer_shapes import InferShapes
 
-    g = model.graph
-    for node in list(g.node):
-        if node.op_type in ("Quant", "Trunc", "BipolarQuant"):
-            node.domain = "qonnx.custom_op.general"
-        elif node.op_type == "Constant" and node.attribute[0].name == "value":
-            # Constant nodes as initializers: what FoldConstants would do, minus one
-            # onnxruntime session per node.
-            t = onnx.TensorProto()
-            t.CopyFrom(node.attribute[0].t)
-            t.name = node.output[0]
-            g.initializer.append(t)
-            g.node.remove(node)
+    constants_as_initializers(model.graph)
     random.seed(0)  # qonnx names new tensors with python's global random generator
     w = ModelWrapper(model)
     for t in (
