@@ -242,8 +242,10 @@ def test_user_qonnx_through_the_whole_chain(exports, name, tmp_path, finn: Finn)
     assert np.array_equal(y, np.round(y)) and int((g != y).sum()) == 0
     assert len(np.unique(g)) > 8, "the output accumulator is degenerate: the test would prove little"
 
-    # every node's RTL on golden vectors, then the stitched network at the bottleneck
+    # golden vectors, every node's RTL on them, then the stitched network at the bottleneck
     args = ("--qonnx", str(path), "--macs", "64", "--build-root", str(root))
+    r = hwcsp("golden", *args, "--n", "2")
+    assert r.returncode == 0 and (hw / "vectors" / "manifest.json").is_file(), r.stderr[-2000:]
     r = hwcsp("sim", *args)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert re.search(r"sim: (\d+) of \1 nodes pass", r.stdout), r.stdout[-2000:]
