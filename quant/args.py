@@ -213,6 +213,12 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
         "--val-images", type=int, help="val images scored after each epoch (default 1000, 0: none)"
     )
     p.add_argument("--threads", type=int, help="torch CPU threads per process")
+    p.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        help="where to train: auto (default: the GPU of this process's local rank when torch sees "
+        "one, else the CPU), cpu or cuda; calibration and export always run on the CPU",
+    )
     p.add_argument("--out", type=Path, help="run directory (default build/<config>/train-seed<SEED>)")
     p.add_argument("--resume", action="store_true", help="continue the run in the run directory")
     p.add_argument("--stop-after", type=int, help="end after epoch N (time-boxing); --resume continues")

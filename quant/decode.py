@@ -38,8 +38,12 @@ def split_head(out: torch.Tensor, n_anchors: int) -> torch.Tensor:
 def decode_boxes(p: torch.Tensor, level: Level) -> torch.Tensor:
     """Boxes (…, 4) xyxy pixels from split head logits ``p`` (N, A, H, W, 5+C)."""
     _, _, h, w, _ = p.shape
-    gy, gx = torch.meshgrid(torch.arange(h, dtype=p.dtype), torch.arange(w, dtype=p.dtype), indexing="ij")
-    anchors = torch.tensor(level.anchors, dtype=p.dtype).view(1, -1, 1, 1, 2)
+    gy, gx = torch.meshgrid(
+        torch.arange(h, dtype=p.dtype, device=p.device),
+        torch.arange(w, dtype=p.dtype, device=p.device),
+        indexing="ij",
+    )
+    anchors = torch.tensor(level.anchors, dtype=p.dtype, device=p.device).view(1, -1, 1, 1, 2)
     cx = (torch.sigmoid(p[..., 0]) + gx) * level.stride
     cy = (torch.sigmoid(p[..., 1]) + gy) * level.stride
     wh = anchors * torch.exp(p[..., 2:4].clamp(max=MAX_LOG_WH))

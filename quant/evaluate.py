@@ -151,11 +151,12 @@ def to_model_size(image: np.ndarray, size: int) -> tuple[np.ndarray, float, floa
 def torch_runner(net: torch.nn.Module) -> Runner:
     """A float or Brevitas model in eval mode; pixels enter as p / 256."""
     net.eval()
+    device = next(net.parameters()).device  # the CPU, or the GPU a training run put it on
 
     def run(batch: np.ndarray) -> list[torch.Tensor]:
         x = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2))).float() * 2.0**-8
         with torch.no_grad():
-            return [o.float() for o in net(x)]
+            return [o.float().cpu() for o in net(x.to(device))]
 
     return run
 

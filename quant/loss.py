@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from quant.anchors import Level
 from quant.decode import decode_boxes, split_head
+from quant.device import to_device
 from quant.targets import assign
 
 
@@ -56,7 +57,8 @@ def yolo_loss(
     positives = 0
     for out, lv, asg in zip(outputs, levels, assigned, strict=True):
         p = split_head(out.float(), len(lv.anchors))
-        pos = torch.zeros(p.shape[:4], dtype=torch.bool)
+        asg = to_device(asg, p.device)
+        pos = torch.zeros(p.shape[:4], dtype=torch.bool, device=p.device)
         pos[asg.b, asg.a, asg.gy, asg.gx] = True
         # anchors that already predict a ground-truth box well are not pushed towards "no object"
         ignore = torch.zeros_like(pos)

@@ -413,7 +413,7 @@ class ClassifyTask:
         with torch.no_grad():
             for i in range(0, len(val.labels), batch):
                 x, y = val.batch(np.arange(i, min(i + batch, len(val.labels))))
-                logits = net(x)
+                logits = net(x.to(next(net.parameters()).device)).cpu()
                 k = min(5, logits.shape[1])
                 best = logits.topk(k, dim=1).indices
                 top1 += int((best[:, 0] == y).sum())

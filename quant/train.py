@@ -51,6 +51,7 @@ from golden.fsutil import atomic_write, sha256_file
 from hwcsp.errors import UserError
 from quant.anchors import Level
 from quant.checkpoint import CheckpointError, check_matches, load_checkpoint, save_checkpoint
+from quant.device import dist_backend, resolve_device, to_device
 from quant.loss import yolo_loss
 from quant.tasks import TASKS, _calibrate_by_loss
 
@@ -91,6 +92,7 @@ class TrainConfig:
     resume: bool = False
     stop_after: int | None = None  # end this process after that epoch (as if interrupted); --resume continues
     threads: int | None = None
+    device: str = "auto"  # quant.device: auto (a GPU when torch sees one), cpu or cuda
     log_every: int = 50
     log_shards: bool = False  # record the sample indices each rank trains on (DDP test)
     progress: bool = True
@@ -114,6 +116,7 @@ class TrainConfig:
             "resume",
             "stop_after",
             "threads",
+            "device",
             "progress",
             "log_every",
             "log_shards",
@@ -292,14 +295,19 @@ def _read_resume(run: Path, cfg: TrainConfig) -> tuple[dict, dict, dict, list[di
 
 
 # ----------------------------------------------------------------------------- training
-def _dist_env() -> tuple[int, int, int]:
-    """(global rank, world size, rank on this node) under torchrun, else (0, 1, 0)."""
+def _dist_env(requested: str = "auto") -> tuple[int, int, int, torch.device]:
+    """(global rank, world size, rank on this node, device) under torchrun, else (0, 1, 0, device):
+    NCCL between GPUs, gloo between CPUs."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = resolve_device(requested, local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("gloo")
+        dist.init_process_group(dist_backend(device))
     if dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0"))
-    return 0, 1, 0
+        return dist.get_rank(), dist.get_world_size(), local_rank, device
+    return 0, 1, 0, device
 
 
 def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
@@ -308,7 +316,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
 
     if cfg.mode not in ("float", "qat"):
         raise TrainError(f"mode must be 'float' or 'qat', got {cfg.mode!r}")
-    rank, world, local_rank = _dist_env()
+    rank, world, local_rank, device = _dist_env(cfg.device)
     if cfg.batch % (world * cfg.accum):
         raise TrainError(f"batch {cfg.batch} does not split into {world} ranks x {cfg.accum} micro-batches")
     if cfg.threads:
@@ -367,6 +375,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
         calibrate(net, x, set_bn=True)  # seeded weights: BatchNorm statistics and scales from data
         say("QAT from scratch: BatchNorm statistics and activation scales calibrated on seeded weights")
 
+    net.to(device)  # after calibration, which stays on the CPU (a no-op there)
     val = task.load_val(cfg) if rank == 0 else None
     opt = make_optimizer(net, cfg)
     steps_per_epoch = len(data.images) // cfg.batch
@@ -380,7 +389,10 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
         say(f"resuming {run} after epoch {start_epoch} (step {step})")
     model: nn.Module = net
     if world > 1:
-        model = nn.parallel.DistributedDataParallel(net, forward_sync_buffers=False)  # BNStats syncs them
+        ids = [device.index] if device.type == "cuda" else None
+        model = nn.parallel.DistributedDataParallel(  # BNStats syncs the buffers
+            net, device_ids=ids, forward_sync_buffers=False
+        )
     bn = BNStats(net)
     micro = cfg.batch // (world * cfg.accum)
     init_info = {"path": str(cfg.init), "sha256": sha256_file(cfg.init)} if cfg.init else None
@@ -392,6 +404,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
         **task.meta(),
         "init": init_info,
         "world_size": world,
+        "device": device.type,
         "params": sum(p.numel() for p in net.parameters()),
     }
     shards: list[list[int]] = []
@@ -423,7 +436,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
             parts = []
             for j, idx in enumerate(mine):
                 bn.before_micro()
-                x, tg = data.batch(idx)
+                x, tg = to_device(data.batch(idx), device)
                 sync = j == cfg.accum - 1 or world == 1
                 ctx = model.no_sync() if not sync else nullcontext()
                 with ctx:
@@ -527,6 +540,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         "val_images",
         "train_images",
         "threads",
+        "device",
         "scale_lr_mult",
         "calib_percentile",
     ):
