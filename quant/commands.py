@@ -20,6 +20,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "--mode", choices=MODES, help="float, qat or int execution (default: the checkpoint's kind)"
     )
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        help="float/qat execution: a GPU when torch sees one (auto, the default), the CPU, or the GPU",
+    )
     from quant.args import add_variant_args
 
     add_variant_args(p)  # int mode: which HLS folding variant (default: the --macs 2048 one)
@@ -128,9 +133,11 @@ class Loaded:
                 )
             self.runner = im.runner([lv.stride for lv in self.levels])
         else:
+            from quant.device import resolve_device
             from quant.evaluate import torch_runner
 
-            self.runner = torch_runner(net)
+            # after any calibration (CPU); detections come back to the CPU either way
+            self.runner = torch_runner(net.to(resolve_device(getattr(args, "device", None) or "auto")))
 
     def _net(self, quant: bool):
         from hwcsp.registry import create_model
