@@ -55,8 +55,8 @@ UNSUPPORTED = {
     "HardSigmoid": "is not integer hardware (rule: ReLU is the only activation)",
     "Tanh": "is not integer hardware (rule: ReLU is the only activation)",
     "LeakyRelu": "is not integer hardware (rule: ReLU is the only activation)",
-    "Mul": "is a float multiplication inside the integer partition (a swish, or a scale that was not "
-    "absorbed): ReLU is the only activation, and scales must come from Quant nodes",
+    "Mul": "by a constant is a float multiplication inside the integer partition (a scale that was "
+    "not absorbed): scales must come from Quant nodes; a product of two streams is supported",
     "Div": "is a float op inside the integer partition",
     "Gemm": "has no hardware layer here: use a 1x1 convolution on a 1x1 map",
     "MatMul": "has no hardware layer here: use a 1x1 convolution on a 1x1 map",

@@ -138,15 +138,13 @@ def _check_outputs(g: onnx.GraphProto) -> None:
 
 
 def _rename_uses(g: onnx.GraphProto, old: str, new: str) -> None:
-    """Consumers of ``old`` read ``new`` (a removed Identity); a graph output keeps its name."""
+    """A removed Identity ``new -> old``: its consumers read ``new``; when ``old`` is a graph
+    output (whose name must stay), ``new`` is renamed ``old`` everywhere instead."""
     if old in {o.name for o in g.output}:
-        for n in g.node:
-            n.output[:] = [old if t == new else t for t in n.output]
-            if n.op_type != "Identity":
-                n.input[:] = [old if t == new else t for t in n.input]
-        return
+        old, new = new, old
     for n in g.node:
         n.input[:] = [new if t == old else t for t in n.input]
+        n.output[:] = [new if t == old else t for t in n.output]
 
 
 def _quant_facts(model: onnx.ModelProto) -> list[dict]:
