@@ -301,8 +301,8 @@ class _Reader:
         return self._tensor(name, cout, self.stride[x] * stride)
 
     def _maxpool(self, s: Section, i: int, x: str, _head: bool) -> str:
-        if s.get("maxpool_depth") is not None:
-            raise CfgError(f"[maxpool] at line {s.line}: channel max pooling (maxout) is not supported yet")
+        if s.int("maxpool_depth", 0):
+            return self._maxout(s, i, x)
         k, stride = s.int("size", 1), s.int("stride", 1)
         pad = s.int("padding", k - 1)
         if k == stride and s.get("padding") is None:
@@ -316,6 +316,27 @@ class _Reader:
         self.orig_ch[name] = self.orig_ch.get(x, self.ch[x])
         self._union([name, x])
         return self._tensor(name, self.ch[x], self.stride[x] * stride)
+
+    def _maxout(self, s: Section, i: int, x: str) -> str:
+        """Darknet's ``maxpool_depth=1``, ``out_channels=N``: output channel g is the maximum of
+        input channels g, g + N, g + 2N, ... (EFM's compression): a split into chunks of N
+        channels, then their elementwise maximum."""
+        n, c = s.int("out_channels", 1), self.ch[x]
+        if s.int("size", 1) != 1 or s.int("stride", 1) != 1:
+            raise CfgError(
+                f"[maxpool] at line {s.line}: maxout (maxpool_depth) with a spatial window is not supported"
+            )
+        if n < 1 or c % n or c == n:
+            raise CfgError(
+                f"[maxpool] at line {s.line}: out_channels={n} must divide the {c} input channels "
+                "into two or more chunks"
+            )
+        parts = self.g.add(f"maxout{i}.split", "split", x, Split(tuple([n] * (c // n))))
+        name = self.g.add(f"maxout{i}", "max", [f"{parts}:{j}" for j in range(c // n)])
+        self.orig_ch[parts], self.orig_ch[name] = c, n
+        self._union([name, parts, x])  # the codes of x, regrouped: one quantizer
+        self._tensor(parts, c, self.stride[x])
+        return self._tensor(name, n, self.stride[x])
 
     def _avgpool(self, s: Section, i: int, x: str, _head: bool) -> str:
         name = self.g.add(f"gap{i}", "gap", x)

@@ -12,7 +12,9 @@ from typing import Literal
 
 from hwcsp.errors import UserError
 
-Op = Literal["input", "conv", "maxpool", "avgpool", "split", "concat", "add", "upsample", "gap", "output"]
+Op = Literal[
+    "input", "conv", "maxpool", "avgpool", "split", "concat", "add", "max", "upsample", "gap", "output"
+]  # "max": the elementwise maximum of its inputs (Maxout is a split, then a max)
 ACTIVATIONS = ("relu", "linear")
 
 

@@ -138,6 +138,16 @@ class Add(nn.Module):
         return a + b
 
 
+class Max(nn.Module):
+    """Elementwise maximum of codes of one quantizer (Maxout): the codes and their scale stay."""
+
+    def forward(self, *xs):
+        v = _value(xs[0])
+        for x in xs[1:]:
+            v = torch.maximum(v, _value(x))
+        return _like(xs[0], v)
+
+
 class Upsample(nn.Module):
     def __init__(self, scale: int):
         super().__init__()

@@ -13,6 +13,7 @@ from hwcsp.modules import (
     ConvBN,
     GlobalAvgPool,
     Identity,
+    Max,
     make_act,
     make_input_quant,
     make_signed_act,
@@ -96,7 +97,7 @@ def _infer(graph: Graph) -> tuple[dict[str, int], dict[str, str]]:
             for j, c in enumerate(sp.sizes):
                 ch[f"{n.name}:{j}"], group[f"{n.name}:{j}"] = c, group[ins[0]]
             ch[n.name], group[n.name] = ch[ins[0]], group[ins[0]]
-        elif n.op in ("concat", "add"):
+        elif n.op in ("concat", "add", "max"):
             groups = {group[i] for i in ins}
             if len(groups) != 1 or "" in groups:
                 detail = ", ".join(f"{i}→{group[i] or 'unquantized'}" for i in ins)
@@ -104,9 +105,9 @@ def _infer(graph: Graph) -> tuple[dict[str, int], dict[str, str]]:
                     f"layer '{n.name}': {n.op} inputs use different activation quantizers ({detail}); "
                     "every input of a join must share one quantizer"
                 )
-            if n.op == "add":
+            if n.op in ("add", "max"):
                 if len({ch[i] for i in ins}) != 1:
-                    raise ArchitectureError(f"layer '{n.name}': add of different channel counts")
+                    raise ArchitectureError(f"layer '{n.name}': {n.op} of different channel counts")
                 ch[n.name] = ch[ins[0]]
             else:
                 ch[n.name] = sum(ch[i] for i in ins)
@@ -159,6 +160,8 @@ class CSPNet(nn.Module):
                 self.layers[k] = Concat()
             elif n.op == "add":
                 self.layers[k] = Add()
+            elif n.op == "max":
+                self.layers[k] = Max()
             elif n.op == "upsample":
                 u: Upsample = n.attrs
                 self.layers[k] = UpsampleModule(u.scale)

@@ -97,6 +97,27 @@ def test_shortcut_semantics_against_darknet_arithmetic():
     assert torch.equal(out, expect)
 
 
+def test_maxout_is_the_max_of_channel_chunks():
+    """Darknet's [maxpool] maxpool_depth=1 out_channels=N (EFM's compression): channel g of the
+    output is the max of input channels g, g + N, g + 2N, ... (written here from that rule)."""
+    torch.manual_seed(0)
+    g = cfg_graph(_mini(conv(12), "[maxpool]\nmaxpool_depth=1\nout_channels=4\nsize=1\nstride=1", conv(6)))
+    n = {x.name: x for x in g.nodes}
+    assert n["maxout1.split"].attrs.sizes == (4, 4, 4) and n["maxout1"].op == "max"
+    assert check_graph(g)["maxout1"] == 4 and n["conv2"].inputs == ["maxout1"]
+    groups = tensor_groups(g)
+    assert groups["maxout1"] == groups["conv0"]  # the same codes: one quantizer
+    net = CSPNet(g, None).eval()
+    taps: dict = {}
+    with torch.no_grad():
+        net(torch.rand(1, 3, 16, 16), taps)
+    x, out = taps["conv0"], taps["maxout1"]
+    expect = torch.stack([torch.stack([x[:, c + 4 * j] for j in range(3)]).amax(0) for c in range(4)], 1)
+    assert torch.equal(out, expect)
+    with pytest.raises(CfgError, match="must divide the 12 input channels"):
+        cfg_graph(_mini(conv(12), "[maxpool]\nmaxpool_depth=1\nout_channels=5"))
+
+
 def test_route_groups_is_a_split_and_layers_concatenate():
     g = cfg_graph(
         _mini(conv(8), "[route]\nlayers=-1\ngroups=2\ngroup_id=1", conv(4), "[route]\nlayers=-1,-3")

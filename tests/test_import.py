@@ -338,3 +338,42 @@ def test_an_import_in_this_process_is_listed_at_once(imported: dict) -> None:
     assert "later" not in list_models()
     import_darknet(imported["cfg"], name="later", log=lambda *a: None)
     assert "later" in list_models("classify")
+
+
+MAXOUT_CFG = "\n".join(
+    [
+        "[net]\nwidth=32\nheight=32\nchannels=3\n",
+        conv(12, 3, 2),
+        "[maxpool]\nmaxpool_depth=1\nout_channels=4\nsize=1\nstride=1\n",  # 12 -> 4: max of 3 chunks
+        conv(8, 3),
+        conv(6, 1, a="linear", bn=False),
+        "[yolo]\nmask=0\nanchors=10,14\nclasses=1\nnum=1\n",
+    ]
+)
+
+
+def test_maxout_runs_the_integer_chain(finn: Finn, tmp_path: Path) -> None:
+    """Darknet's maxout (EFM's compression) through export, the hls lowering (a split, then a tree
+    of ElementwiseMax) and golden == FINN == qonnx == Brevitas, 0 mismatching integers."""
+    import onnx
+
+    from golden.software import load_io_spec
+    from hls.flow import HlsRequest, run
+    from hwcsp.buildcfg import BuildConfig
+    from quant.export import export
+    from quant.importer import import_darknet
+
+    cfg_file = tmp_path / "maxout-net.cfg"
+    cfg_file.write_text(MAXOUT_CFG)
+    rec = import_darknet(cfg_file, log=lambda *a: None)
+    cfg = BuildConfig(model=rec.name, size=32, num_classes=1)
+    r = export(cfg, cfg.path(tmp_path / "build"), None, log=lambda *a: None)
+    hw = run(
+        HlsRequest(r.onnx_path.parent, baseline=False, codegen=False, verify_frames=1), log=lambda *a: None
+    )
+    ops = [n.op_type for n in onnx.load(str(hw / "model.hw.onnx")).graph.node]
+    assert ops.count("ElementwiseMax_hls") == 2, ops  # three chunks: two maxima
+    spec = load_io_spec(hw / "io_spec.json")
+    x = np.random.default_rng(5).integers(0, 256, (2, *spec.input.shape[1:]))
+    tally = chain_tally(hw, r.net, finn, x)
+    assert tally.mismatches == 0 and tally.integers > 0, str(tally)
