@@ -121,6 +121,9 @@ def analyze(net: CSPNet, size: int) -> ModelStats:
         elif n.op == "maxpool" and n.attrs.k == 1:
             op = "sample"  # a 1x1 window: part of a Darknet shortcut (no FLOPs), not a pooling layer
             cio = _numel(ins) + _numel(outs)
+        elif n.op == "mul":  # SAM: one product per output value
+            flops = _numel(outs)
+            cio = 2 * _numel(ins) + _numel(outs)
         elif n.op == "max":  # Darknet's maxout (maxpool_depth) counts one operation per input value
             flops = len(n.inputs) * _numel(ins)
             cio = len(n.inputs) * _numel(ins) + _numel(outs)

@@ -20,7 +20,9 @@ Semantics, under the hardware rules (ReLU only, integer joins):
 - ``[avgpool]`` is the global average pool, ``[connected]`` after it a 1x1 convolution,
   ``[softmax]`` marks the logits output, ``[yolo]`` a detection output (its mask's anchors, the
   stride of its map); the convolution before either keeps its filters at any width.
-- ``logistic`` (Darknet's default activation) becomes ReLU like the others (``CONVERTED``).
+- ``logistic`` (Darknet's default activation) becomes ReLU like the others (``CONVERTED``), except
+  in a convolution right before a ``[sam]``: that is SAM's gate, a quantized sigmoid;
+- ``[sam] from=k`` multiplies layer k by the gate before it (Darknet's sam_layer), requantized.
 - Quantizer groups: the inputs of every join (and the add's output) share one quantizer.
 """
 
@@ -46,6 +48,7 @@ SUPPORTED = (
     "softmax",
     "upsample",
     "yolo",
+    "sam",
 )
 HEADS = ("softmax", "yolo")  # a convolution right before one of these is an output convolution
 
@@ -200,6 +203,7 @@ class _Reader:
             "upsample": self._upsample,
             "route": self._route,
             "shortcut": self._shortcut,
+            "sam": self._sam,
         }
         self.classes: int | None = None  # of the [yolo] layers (one value for all)
 
@@ -249,14 +253,16 @@ class _Reader:
             if s.kind in HEADS:
                 prev = self._softmax(s, i, prev) if s.kind == "softmax" else self._yolo(s, i, prev)
             elif s.kind in ("convolutional", "connected"):
-                prev = self._convolutional(s, i, prev, nxt if nxt is not None and nxt.kind in HEADS else None)
+                head = nxt if nxt is not None and nxt.kind in HEADS else None
+                gate = nxt is not None and nxt.kind == "sam" and s.get("activation", "logistic") == "logistic"
+                prev = self._convolutional(s, i, prev, head, gate)
             else:
                 prev = self.handlers[s.kind](s, i, prev, False)
             self.layer.append(prev)
         return self._finish()
 
     # ---- sections
-    def _convolutional(self, s: Section, i: int, x: str, head: Section | None) -> str:
+    def _convolutional(self, s: Section, i: int, x: str, head: Section | None, gate: bool = False) -> str:
         if s.kind == "connected":  # on a 1x1 map (after [avgpool]) it is a 1x1 convolution
             if self.g.node(x).op != "gap":
                 raise CfgError(
@@ -270,7 +276,9 @@ class _Reader:
         if s.int("dilation", 1) != 1:
             raise CfgError(f"[convolutional] at line {s.line}: dilated convolution is not supported")
         act = s.get("activation", "logistic")
-        if act in RELU_LIKE:
+        if gate:
+            act = "sigmoid"  # SAM's gate (the [sam] after it): a quantized sigmoid, not a ReLU
+        elif act in RELU_LIKE:
             act = "relu"
         elif act != "linear":
             raise CfgError(
@@ -337,6 +345,21 @@ class _Reader:
         self._union([name, parts, x])  # the codes of x, regrouped: one quantizer
         self._tensor(parts, c, self.stride[x])
         return self._tensor(name, n, self.stride[x])
+
+    def _sam(self, s: Section, i: int, x: str, _head: bool) -> str:
+        """Darknet's [sam]: layer ``from`` times the sigmoid gate right before (same shape)."""
+        gate = self.g.node(x)
+        if gate.op != "conv" or gate.attrs.act != "sigmoid":
+            raise CfgError(f"[sam] at line {s.line}: must follow a convolution with activation=logistic")
+        src = self._ref(s, i, s.int("from"))
+        if self.ch[src] != self.ch[x] or self.stride[src] != self.stride[x]:
+            raise CfgError(
+                f"[sam] at line {s.line}: the gate ({self.ch[x]} channels) and layer {s.get('from')} "
+                f"({self.ch[src]} channels) differ in shape"
+            )
+        name = self.g.add(f"sam{i}", "mul", [src, x])
+        self.orig_ch[name] = self.orig_ch.get(src, self.ch[src])
+        return self._tensor(name, self.ch[src], self.stride[src])
 
     def _avgpool(self, s: Section, i: int, x: str, _head: bool) -> str:
         name = self.g.add(f"gap{i}", "gap", x)

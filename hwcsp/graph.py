@@ -13,9 +13,11 @@ from typing import Literal
 from hwcsp.errors import UserError
 
 Op = Literal[
-    "input", "conv", "maxpool", "avgpool", "split", "concat", "add", "max", "upsample", "gap", "output"
-]  # "max": the elementwise maximum of its inputs (Maxout is a split, then a max)
-ACTIVATIONS = ("relu", "linear")
+    "input", "conv", "maxpool", "avgpool", "split", "concat", "add", "max", "mul", "upsample", "gap", "output"
+]  # "max": the elementwise maximum of its inputs (Maxout is a split, then a max); "mul": features
+# times a sigmoid gate of the same shape (SAM), requantized by its own quantizer
+ACTIVATIONS = ("relu", "linear", "sigmoid")  # sigmoid: a gate, quantized at 2^-bits (SAM)
+GATE = "gate:"  # the quantizer group of a sigmoid gate: its own, at a constant scale
 
 
 class ArchitectureError(UserError, ValueError):

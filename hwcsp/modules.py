@@ -15,7 +15,15 @@ from brevitas.quant_tensor import IntQuantTensor, QuantTensor
 from torch import nn
 
 from hwcsp.graph import Conv
-from hwcsp.quant import ActQuant, BiasQuant, HeadWeightQuant, InputQuant, SignedActQuant, WeightQuant
+from hwcsp.quant import (
+    ActQuant,
+    BiasQuant,
+    GateQuant,
+    HeadWeightQuant,
+    InputQuant,
+    SignedActQuant,
+    WeightQuant,
+)
 
 
 def _value(x):
@@ -148,6 +156,14 @@ class Max(nn.Module):
         return _like(xs[0], v)
 
 
+class Mul(nn.Module):
+    """Features times their gate (SAM): a product of codes at the product of the scales, which the
+    group's quantizer after it requantizes."""
+
+    def forward(self, a, b):
+        return _value(a) * _value(b)
+
+
 class Upsample(nn.Module):
     def __init__(self, scale: int):
         super().__init__()
@@ -193,6 +209,13 @@ def make_act(bits: int | None) -> nn.Module:
     if bits is None:
         return nn.ReLU()
     return qnn.QuantReLU(act_quant=ActQuant, bit_width=bits, return_quant_tensor=True)
+
+
+def make_gate(bits: int | None) -> nn.Module:
+    """A sigmoid, or its ``bits``-bit quantized form at the constant scale 2^-bits (SAM's gate)."""
+    if bits is None:
+        return nn.Sigmoid()
+    return qnn.QuantSigmoid(act_quant=GateQuant, bit_width=bits, return_quant_tensor=True)
 
 
 def make_signed_act(bits: int | None, relu: nn.Module) -> nn.Module:

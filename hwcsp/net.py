@@ -6,7 +6,7 @@ import torch
 from brevitas.quant_tensor import QuantTensor
 from torch import nn
 
-from hwcsp.graph import ACTIVATIONS, ArchitectureError, AvgPool, Conv, Graph, MaxPool, Split, Upsample
+from hwcsp.graph import ACTIVATIONS, GATE, ArchitectureError, AvgPool, Conv, Graph, MaxPool, Split, Upsample
 from hwcsp.modules import (
     Add,
     Concat,
@@ -14,7 +14,9 @@ from hwcsp.modules import (
     GlobalAvgPool,
     Identity,
     Max,
+    Mul,
     make_act,
+    make_gate,
     make_input_quant,
     make_signed_act,
     tie_scale,
@@ -88,6 +90,13 @@ def _infer(graph: Graph) -> tuple[dict[str, int], dict[str, str]]:
                     f"grouped convolution needs at least {MIN_GROUP_CHANNELS}"
                 )
             ch[n.name], group[n.name] = s.cout, s.group  # linear + group: signed at the group's scale
+            if s.act == "sigmoid":  # a gate: its own quantizer at a constant scale
+                if any(c.op != "mul" for c in graph.consumers(n.name)) or not graph.consumers(n.name):
+                    raise ArchitectureError(
+                        f"layer '{n.name}': activation 'sigmoid' only as a gate that a mul reads (SAM); "
+                        "anywhere else ReLU only (activations are integer thresholds)"
+                    )
+                group[n.name] = GATE + n.name
         elif n.op in ("maxpool", "avgpool", "upsample"):
             ch[n.name], group[n.name] = ch[ins[0]], group[ins[0]]
         elif n.op == "split":
@@ -112,6 +121,13 @@ def _infer(graph: Graph) -> tuple[dict[str, int], dict[str, str]]:
             else:
                 ch[n.name] = sum(ch[i] for i in ins)
             group[n.name] = groups.pop()
+        elif n.op == "mul":
+            gates = [i for i in ins if group[i].startswith(GATE)]
+            if len(ins) != 2 or len(gates) != 1 or ch[ins[0]] != ch[ins[1]]:
+                raise ArchitectureError(
+                    f"layer '{n.name}': mul takes features and one sigmoid gate of as many channels"
+                )
+            ch[n.name], group[n.name] = ch[ins[0]], n.name  # the product: its own quantizer
         elif n.op == "gap":
             ch[n.name], group[n.name] = ch[ins[0]], n.name  # pooled features: their own group
         elif n.op == "output":
@@ -162,6 +178,8 @@ class CSPNet(nn.Module):
                 self.layers[k] = Add()
             elif n.op == "max":
                 self.layers[k] = Max()
+            elif n.op == "mul":
+                self.layers[k] = Mul()
             elif n.op == "upsample":
                 u: Upsample = n.attrs
                 self.layers[k] = UpsampleModule(u.scale)
@@ -169,7 +187,12 @@ class CSPNet(nn.Module):
                 self.layers[k] = GlobalAvgPool()
             elif n.op == "output":
                 self.layers[k] = Identity()
-        for g in sorted({v for v in groups.values() if v and v != "input"}):
+        self.gates = nn.ModuleDict()
+        for n in graph.nodes:
+            if n.op == "conv" and n.attrs.act == "sigmoid":
+                bits = qcfg.act_bits(groups[n.name]) if self.quant else None
+                self.gates[layer_key(n.name)] = make_gate(bits)
+        for g in sorted({v for v in groups.values() if v and v != "input" and not v.startswith(GATE)}):
             bits = None
             if self.quant:  # the pooled features too: a few thousand values cannot fill 8 bits
                 bits = qcfg.act_bits(g)
@@ -206,11 +229,17 @@ class CSPNet(nn.Module):
         """(layer, module key) for every signed residual-branch quantizer call, in forward order."""
         return [(n.name, signed_key(self._groups[n.name])) for n in self.graph.nodes if _signed(n)]
 
+    def gate_calls(self) -> list[tuple[str, str]]:
+        """(layer, module key) for every sigmoid gate's quantizer call, in forward order."""
+        return [(n.name, layer_key(n.name)) for n in self.graph.nodes if _gate(n)]
+
     def _quantizes(self, n) -> bool:
-        return (n.op == "conv" and n.attrs.act == "relu") or n.op in ("add", "gap")
+        return (n.op == "conv" and n.attrs.act == "relu") or n.op in ("add", "gap", "mul")
 
     def _act(self, n):
         """The quantizer ``n``'s output goes through (None: it keeps its input's codes)."""
+        if _gate(n):
+            return self.gates[layer_key(n.name)]
         if self._quantizes(n):
             return self.acts[layer_key(self._groups[n.name])]
         if _signed(n):
@@ -243,6 +272,10 @@ class CSPNet(nn.Module):
         if self._classifier:
             return outs[0].flatten(1)
         return outs
+
+
+def _gate(n) -> bool:
+    return n.op == "conv" and n.attrs.act == "sigmoid"
 
 
 def _signed(n) -> bool:

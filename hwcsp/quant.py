@@ -60,6 +60,14 @@ class SignedActQuant(IntQuant, PerTensorPoTScaling8bit, ActQuantSolver):
     float_to_int_impl_type = FloatToIntImplType.FLOOR
 
 
+class GateQuant(UintQuant, PerTensorPoTScaling8bit, ActQuantSolver):
+    """A sigmoid gate's codes (SAM): the constant scale 2^-bits, so the gate tops out at
+    (2^bits - 1) / 2^bits; hls.lower turns the quantized sigmoid into thresholds."""
+
+    scaling_impl_type = ScalingImplType.CONST
+    scaling_init = 1.0  # threshold 1.0 over 2^bits levels: scale 2^-bits
+
+
 WeightQuant = Int8WeightPerChannelFixedPoint
 HeadWeightQuant = Int8WeightPerTensorFixedPoint
 BiasQuant = Int32Bias

@@ -85,8 +85,11 @@ def converted_activations(cfg_text: str) -> dict[str, list[int]]:
     from hwcsp.darknet_cfg import CONVERTED, parse_cfg
 
     out: dict[str, list[int]] = {}
-    for i, s in enumerate(parse_cfg(cfg_text)[1:]):
+    body = parse_cfg(cfg_text)[1:]
+    for i, s in enumerate(body):
         default = "linear" if s.kind == "shortcut" else "logistic"
-        if s.kind in ("convolutional", "connected", "shortcut") and s.get("activation", default) in CONVERTED:
-            out.setdefault(s.get("activation", default), []).append(i)
+        act = s.get("activation", default)
+        gate = act == "logistic" and i + 1 < len(body) and body[i + 1].kind == "sam"  # stays a sigmoid
+        if s.kind in ("convolutional", "connected", "shortcut") and act in CONVERTED and not gate:
+            out.setdefault(act, []).append(i)
     return out

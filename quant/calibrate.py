@@ -118,7 +118,8 @@ def activation_health(net: CSPNet, x: torch.Tensor) -> list[TensorHealth]:
     net(x, taps=taps)
     rows = []
     signed = [(layer, layer) for layer, _ in net.signed_calls()]  # residual branches: own codes
-    for layer, group in [("input", "input"), *net.act_calls(), *signed]:
+    gates = [(layer, "gate") for layer, _ in net.gate_calls()]  # constant scale: reported, not judged
+    for layer, group in [("input", "input"), *net.act_calls(), *signed, *gates]:
         t = taps[layer]
         if not isinstance(t, QuantTensor):
             raise DegenerateDataError(f"{layer}: activation is not quantized")

@@ -166,9 +166,10 @@ def act_tensor_names(model: onnx.ModelProto, net: CSPNet) -> dict[str, str]:
         m = pat.match(node.output[0]) if node.op_type == "Quant" else None
         if m and m.group(1) == "input":
             mapping[node.output[0]] = "input.q"
-        elif m and (m.group(1) in net.acts or m.group(1) in net.signed_acts):
+        elif m and (m.group(1) in net.acts or m.group(1) in net.signed_acts or m.group(1) in net.gates):
             found[(m.group(1), int(m.group(2) or 0))] = node.output[0]
-    calls = [(layer, layer_key(group)) for layer, group in net.act_calls()] + net.signed_calls()
+    calls = [(layer, layer_key(group)) for layer, group in net.act_calls()]
+    calls += net.signed_calls() + net.gate_calls()
     for layer, k in calls:
         i = count.get(k, 0)
         count[k] = i + 1
@@ -274,7 +275,7 @@ def export(cfg: BuildConfig, out_dir: Path, ckpt: Path | None = None, log=print)
     check_scales(net)
     health = activation_health(net, x)
     # the input's codes are the data's pixels at a fixed scale: nothing calibration chose
-    bad = [h for h in health if not h.ok and h.layer != "input"]
+    bad = [h for h in health if not h.ok and h.layer != "input" and h.group != "gate"]
     if bad:
         raise DegenerateDataError(
             "export refused: activations are degenerate on the calibration images (need >= 50% of codes "

@@ -118,6 +118,31 @@ def test_maxout_is_the_max_of_channel_chunks():
         cfg_graph(_mini(conv(12), "[maxpool]\nmaxpool_depth=1\nout_channels=5"))
 
 
+def test_sam_multiplies_a_layer_by_the_sigmoid_gate_before_it():
+    """Darknet's [sam] from=k: layer k times the logistic convolution right before it (that one stays
+    a sigmoid: SAM's gate), then requantized; elsewhere logistic still becomes ReLU."""
+    from hwcsp.user_models import converted_activations
+
+    torch.manual_seed(0)
+    text = _mini(conv(8, a="relu"), conv(8, a="logistic"), "[sam]\nfrom=-2", conv(6, a="logistic"))
+    g = cfg_graph(text)
+    n = {x.name: x for x in g.nodes}
+    assert n["conv1"].attrs.act == "sigmoid" and n["conv3"].attrs.act == "relu"
+    assert n["sam2"].op == "mul" and n["sam2"].inputs == ["conv0", "conv1"]
+    assert converted_activations(text) == {"logistic": [3]}  # the gate is not converted
+    net = CSPNet(g, None).eval()
+    taps: dict = {}
+    with torch.no_grad():
+        net(torch.rand(1, 3, 16, 16), taps)
+    gate = taps["conv1"]
+    assert 0 < float(gate.min()) and float(gate.max()) < 1  # a sigmoid, not a ReLU
+    assert torch.equal(taps["sam2"], taps["conv0"] * gate)
+    with pytest.raises(
+        CfgError, match=r"\[sam\] at line \d+: must follow a convolution with activation=logistic"
+    ):
+        cfg_graph(_mini(conv(8, a="relu"), conv(8, a="relu"), "[sam]\nfrom=-2"))
+
+
 def test_route_groups_is_a_split_and_layers_concatenate():
     g = cfg_graph(
         _mini(conv(8), "[route]\nlayers=-1\ngroups=2\ngroup_id=1", conv(4), "[route]\nlayers=-1,-3")

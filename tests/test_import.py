@@ -352,9 +352,26 @@ MAXOUT_CFG = "\n".join(
 )
 
 
-def test_maxout_runs_the_integer_chain(finn: Finn, tmp_path: Path) -> None:
-    """Darknet's maxout (EFM's compression) through export, the hls lowering (a split, then a tree
-    of ElementwiseMax) and golden == FINN == qonnx == Brevitas, 0 mismatching integers."""
+SAM_CFG = "\n".join(
+    [
+        "[net]\nwidth=32\nheight=32\nchannels=3\n",
+        conv(8, 3, 2),
+        conv(8, 3, a="logistic", bn=False),  # SAM's gate (conv with bias)
+        "[sam]\nfrom=-2\n",
+        conv(8, 3),
+        conv(6, 1, a="linear", bn=False),
+        "[yolo]\nmask=0\nanchors=10,14\nclasses=1\nnum=1\n",
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    "name, op, count", [("maxout-net", "ElementwiseMax_hls", 2), ("sam-net", "ElementwiseMul_hls", 1)]
+)
+def test_heads_ops_run_the_integer_chain(finn: Finn, tmp_path: Path, name, op, count) -> None:
+    """Darknet's maxout (EFM's compression: a split, then a tree of ElementwiseMax) and [sam] (a
+    sigmoid gate as thresholds, an ElementwiseMul, a requantization) through export, the hls
+    lowering and golden == FINN == qonnx == Brevitas, 0 mismatching integers."""
     import onnx
 
     from golden.software import load_io_spec
@@ -363,8 +380,8 @@ def test_maxout_runs_the_integer_chain(finn: Finn, tmp_path: Path) -> None:
     from quant.export import export
     from quant.importer import import_darknet
 
-    cfg_file = tmp_path / "maxout-net.cfg"
-    cfg_file.write_text(MAXOUT_CFG)
+    cfg_file = tmp_path / f"{name}.cfg"
+    cfg_file.write_text(MAXOUT_CFG if name == "maxout-net" else SAM_CFG)
     rec = import_darknet(cfg_file, log=lambda *a: None)
     cfg = BuildConfig(model=rec.name, size=32, num_classes=1)
     r = export(cfg, cfg.path(tmp_path / "build"), None, log=lambda *a: None)
@@ -372,7 +389,7 @@ def test_maxout_runs_the_integer_chain(finn: Finn, tmp_path: Path) -> None:
         HlsRequest(r.onnx_path.parent, baseline=False, codegen=False, verify_frames=1), log=lambda *a: None
     )
     ops = [n.op_type for n in onnx.load(str(hw / "model.hw.onnx")).graph.node]
-    assert ops.count("ElementwiseMax_hls") == 2, ops  # three chunks: two maxima
+    assert ops.count(op) == count, ops
     spec = load_io_spec(hw / "io_spec.json")
     x = np.random.default_rng(5).integers(0, 256, (2, *spec.input.shape[1:]))
     tally = chain_tally(hw, r.net, finn, x)
