@@ -6,8 +6,8 @@ import torch
 
 from hwcsp import create_model, list_models, model_graph
 from hwcsp.arch import Arch, ClassifierHead, CSPDenseStage, PlainStage, build_graph
-from hwcsp.graph import ArchitectureError, Conv, Graph, MaxPool
-from hwcsp.net import CSPNet, check_graph
+from hwcsp.graph import ArchitectureError, Conv, Graph, MaxPool, Split
+from hwcsp.net import CSPNet, check_graph, tensor_groups
 from hwcsp.quant import QuantConfig
 from hwcsp.registry import UnknownModelError
 
@@ -156,6 +156,33 @@ def test_grouped_convolution_is_allowed():
 def test_non_relu_activation_is_refused_naming_the_layer(act):
     with pytest.raises(ArchitectureError, match=rf"'c1'.*{act}"):
         check_graph(_tiny(Conv(8, 3, act=act, group="b")))
+
+
+def test_heads_ops_check_their_inputs():
+    """SAM's mul reads features and one sigmoid gate of as many channels, and gets its own
+    quantizer; Maxout's max joins codes of one quantizer and one channel count."""
+
+    def sam(g):
+        g.add("m", "mul", ["c0", "c1"])
+
+    groups = tensor_groups(_tiny(Conv(8, 1, act="sigmoid"), sam))
+    assert groups["c1"] == "gate:c1" and groups["m"] == "m"
+    with pytest.raises(ArchitectureError, match=r"'m': mul takes features and one sigmoid gate"):
+        check_graph(_tiny(Conv(8, 1, group="a"), sam))  # no gate
+    with pytest.raises(ArchitectureError, match=r"'m': mul takes features and one sigmoid gate"):
+        check_graph(_tiny(Conv(4, 1, act="sigmoid"), sam))  # 8 features, a 4-channel gate
+
+    def maxout(g):
+        g.add("s", "split", "c1", Split((4, 4)))
+        g.add("mx", "max", ["s:0", "s:1"])
+
+    def uneven(g):
+        g.add("s", "split", "c1", Split((4, 4)))
+        g.add("mx", "max", ["c0", "s:0"])  # 8 channels and 4
+
+    assert check_graph(_tiny(Conv(8, 3, group="a"), maxout))["mx"] == 4
+    with pytest.raises(ArchitectureError, match=r"'mx': max of different channel counts"):
+        check_graph(_tiny(Conv(8, 3, group="a"), uneven))
 
 
 @pytest.mark.parametrize("op", ["concat", "add"])
