@@ -137,8 +137,6 @@ def minimize_accumulator_width(model: ModelWrapper) -> ModelWrapper:
     only after a node whose output datatype changed (an MVAU without thresholds): FINN re-infers
     after every node, quadratic in the graph (55 s of a 2-minute flow on PeleeNet), and a node
     whose output type stays the same changes nothing downstream, so the result is the same."""
-    from qonnx.transformation.infer_datatypes import InferDataTypes
-
     for i in range(len(model.graph.node)):
         node = model.graph.node[i]
         if node.domain != HW_DOMAIN:
@@ -149,8 +147,24 @@ def minimize_accumulator_width(model: ModelWrapper) -> ModelWrapper:
             inst.minimize_accumulator_width(model, datatype_only=False)
             inst.infer_node_datatype(model)
             if [model.get_tensor_datatype(o) for o in node.output] != before:
-                model = model.transform(InferDataTypes())
+                _reinfer_downstream(model, i, set(node.output))
     return model
+
+
+def _reinfer_downstream(model: ModelWrapper, start: int, changed: set[str]) -> None:
+    """InferDataTypes restricted to what a datatype change reaches, in place: the nodes after
+    ``start`` (graph order is topological) that read a changed tensor, whose outputs join the
+    changed set when their own type changes. Every other node's inference is already settled, so
+    this equals a whole-graph pass without its deep copy and its call on every node: byte-identical
+    outputs (test configuration, CSPResNeXt-50 @64 x0.125), this step 6.3 s -> 1.0 s on the latter."""
+    from qonnx.transformation.infer_datatypes import _infer_node_datatype
+
+    for node in list(model.graph.node)[start + 1 :]:
+        if changed.intersection(node.input):
+            before = [model.get_tensor_datatype(o) for o in node.output]
+            _infer_node_datatype(model, node, False)
+            if [model.get_tensor_datatype(o) for o in node.output] != before:
+                changed.update(node.output)
 
 
 class _NoInference(Transformation):
