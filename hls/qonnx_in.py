@@ -31,7 +31,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from golden.fsutil import atomic_dir, sha256_file
-from golden.node import QUANT_OPS, constants_as_initializers
+from golden.node import QUANT_OPS, constants_as_initializers, load_model
 from hls.lower import LoweringError, lower_qonnx
 from hwcsp.buildcfg import BITS_RANGE, BuildConfig
 from hwcsp.errors import UserError
@@ -44,13 +44,9 @@ class QonnxInputError(UserError, ValueError):
 
 
 def load_user_qonnx(path: Path) -> onnx.ModelProto:
-    path = Path(path)
-    if not path.is_file():
-        raise QonnxInputError(f"{path}: no such QONNX file")
-    try:
-        model = onnx.load(path)
-    except Exception as e:
-        raise QonnxInputError(f"{path} is not a readable ONNX model (truncated or corrupt?): {e}") from e
+    """The file as an ONNX model (``golden.node.load_model``: a missing, corrupt or empty file is
+    one clear error) that has Quant nodes."""
+    model = load_model(path)
     if not any(n.op_type == "Quant" for n in model.graph.node):
         raise QonnxInputError(
             f"{path} has no Quant nodes: not a QONNX export (export with brevitas.export.export_qonnx)"
@@ -183,7 +179,8 @@ def _weight_bits(model: onnx.ModelProto) -> list[tuple[str, int]]:
 
 def _check_bits(model: onnx.ModelProto, acts: list[dict]) -> tuple[int, int]:
     lo, hi = BITS_RANGE
-    for name, bits in _weight_bits(model):
+    weights = _weight_bits(model)
+    for name, bits in weights:
         if not lo <= bits <= hi:
             raise QonnxInputError(f"{name}: {bits}-bit weights; the hardware supports {lo} to {hi} bits")
     for a in acts[1:]:
@@ -191,7 +188,7 @@ def _check_bits(model: onnx.ModelProto, acts: list[dict]) -> tuple[int, int]:
             raise QonnxInputError(
                 f"{a['node']}: {a['bits']}-bit activations; the hardware supports {lo} to {hi} bits"
             )
-    wbits = max((b for _, b in _weight_bits(model)), default=hi)
+    wbits = max((b for _, b in weights), default=hi)
     abits = max((a["bits"] for a in acts[1:]), default=hi)
     return wbits, abits
 
