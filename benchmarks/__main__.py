@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("balance", "folding", "golden_speed", "qat_step", "rtl_speed", "swg_area")
+BENCHMARKS = ("balance", "fig7", "folding", "golden_speed", "qat_step", "rtl_speed", "swg_area")
 
 
 def main(argv: list[str]) -> int:

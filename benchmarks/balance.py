@@ -3,8 +3,9 @@
 The paper claims CSP spreads computation more evenly over the layers. In a dataflow pipeline that
 claim has a price tag: the layer-balanced folding (hls.folding) gives each MVAU the MAC units it
 needs to meet one bottleneck, and the efficiency MACs / (MAC units x bottleneck cycles) says how
-much of the budget does useful work. For each pair (PeleeNet vs CSPPeleeNet at 224, ResNeXt-50
-vs CSPResNeXt-50 at 256, width 1, seeded weights) and each budget (512, 2048, 8192 MAC units):
+much of the budget does useful work. For each group (PeleeNet vs CSPPeleeNet at 224, ResNeXt-50
+vs CSPResNeXt-50 at 256; Fig. 7's PeleeNet-YOLO, PeleeNet-PRN and CSPPeleeNet-EFM at 416; width 1,
+seeded weights) and each budget (512, 2048, 8192 MAC units):
 the bottleneck, the efficiency, and the heaviest layer's share of the model's MACs. A grouped
 convolution counts its real MACs (one MVAU per group, hls.lower). Writes build/bench/balance.md,
 balance.json and per-layer cycle charts (balance_<pair>.png).
@@ -21,7 +22,10 @@ BUDGETS = (512, 2048, 8192)
 PAIRS = {
     "pelee": (("peleenet", 224), ("csppeleenet", 224)),
     "resnext": (("resnext50", 256), ("cspresnext50", 256)),
+    # issue 14, the hardware view of Fig. 7: the three detectors at 416
+    "fig7": (("peleenet-yolo", 416), ("peleenet-prn", 416), ("csppeleenet-efm", 416)),
 }
+CLK_NS = 5.0  # the flow's default clock (hls.flow.HlsRequest.clk_ns): frames/s is an estimate
 
 
 def layer_of(node_name: str, names: dict[str, str]) -> str:
@@ -132,13 +136,14 @@ def int_budgets(row: dict) -> dict:
 def _cell(b: dict) -> str:
     if "infeasible" in b:
         return "infeasible"
-    return f"{b['bottleneck_cycles']:,} / {b['efficiency']:.3f}"
+    fps = 1e9 / (CLK_NS * b["bottleneck_cycles"])
+    return f"{b['bottleneck_cycles']:,} / {b['efficiency']:.3f} / {fps:,.0f}"
 
 
 def table(results: dict[str, list[dict]]) -> str:
     lines = [
         "| pair | model | MVAUs | GMACs | heaviest layer share | "
-        + " | ".join(f"{b} units: bottleneck / eff." for b in BUDGETS)
+        + " | ".join(f"{b} units: bottleneck / eff. / fps" for b in BUDGETS)
         + " |",
         "|---|---|---:|---:|---:|" + "---:|" * len(BUDGETS),
     ]
@@ -149,6 +154,10 @@ def table(results: dict[str, list[dict]]) -> str:
                 f"| {pair} | {r['model']} @{r['size']} | {r['mvaus']} | {r['macs'] / 1e9:.3f} | "
                 f"{100 * r['heaviest_share']:.1f}% | " + " | ".join(cells) + " |"
             )
+    lines.append(
+        f"\nfps: frames/s at {1e3 / CLK_NS:.0f} MHz, an estimate from the RTL cycle model of the "
+        "bottleneck (not a measurement)."
+    )
     return "\n".join(lines)
 
 

@@ -232,9 +232,29 @@ def step_report(model: ModelWrapper, ctx: FlowContext) -> ModelWrapper:
         ],
         "fifo_consumers": fifo_consumers(model.graph),
         "schedule": _schedule_facts(ctx.schedule),
+        "frame_buffers": _frame_buffers(ctx.schedule),
         "baseline": ctx.baseline.to_json(fold.total_macs, ctx.budget) if ctx.baseline else None,
     }
     return model
+
+
+def _frame_buffers(sch: Schedule | None) -> list[dict]:
+    """Streams whose throughput FIFO holds a whole frame or more, and the global pool behind the
+    other input of their join, if that is why (CEM's context: the report says so)."""
+    if sch is None:
+        return []
+    return [
+        {
+            "node": d.consumer,
+            "input": d.input_index,
+            "tensor": d.tensor,
+            "frames": round(d.frames_held, 2),
+            "depth": d.depth,
+            "waits_for": d.waits_for,
+        }
+        for d in sch.depths
+        if d.frames_held >= 1.0
+    ]
 
 
 def _schedule_facts(sch: Schedule | None) -> dict | None:

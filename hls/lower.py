@@ -857,11 +857,29 @@ class _Lowerer:
         a, b = (self.env[i] for i in node.input)
         s = self._same_scale(node, [a, b])
         if a.shape != b.shape:
-            raise LoweringError(f"{node.name}: residual add of shapes {a.shape} and {b.shape}")
+            a, b = self._broadcast(node, a, b)
         out = node.output[0]
         self.emit("Add", [a.name, b.name], [out])
         bits = max(a.bits, b.bits) + 1
         self.set_t(out, Affine(out, np.array(s), np.array(0.0), bits, a.signed or b.signed, a.shape))
+
+    def _broadcast(self, node, a: Affine, b: Affine) -> tuple[Affine, Affine]:
+        """A per-frame vector added to every pixel (CEM's global context): the 1x1 input is
+        upsampled to the frame by nearest-neighbour repetition, a streamable layer, so the add
+        stays elementwise. The upsample waits for the global pool's one output per frame, and
+        the other input waits for it: the FIFO analysis sizes that wait (a whole frame)."""
+        small, big = (a, b) if a.shape[1:3] == (1, 1) else (b, a)
+        n, h, w, c = big.shape
+        if small.shape != (n, 1, 1, c) or h != w:
+            raise LoweringError(
+                f"{node.name}: residual add of shapes {a.shape} and {b.shape}; a broadcast add "
+                "needs one 1x1 input of as many channels and a square frame"
+            )
+        name = self.init(self.fresh(f"{node.name}.scales"), np.array([1.0, float(h), float(w), 1.0]))
+        out = self.fresh(f"{node.name}.broadcast")
+        self.emit("Resize", [small.name, "", name], [out], mode="nearest")
+        up = self.set_t(out, Affine(out, small.scale, small.offset, small.bits, small.signed, big.shape))
+        return (up, big) if small is a else (big, up)
 
     def op_Max(self, node):
         """An elementwise maximum of equal-scale inputs (Maxout: the max of channel chunks after a

@@ -201,6 +201,7 @@ def report_md(
         "Cycles per layer: `cycles_per_layer.png`. Wall-clock time per step: `timings.json`.",
         "",
     ]
+    lines += _frame_buffer_lines(folding)
     lines += _fifo_table(rows, folding)
     return "\n".join(lines)
 
@@ -267,6 +268,30 @@ def _fifo_sizing(folding: dict) -> str:
             f"`{Path(folding['fifo_depths_from']).name}`, `sim/fifo_sizing.py`)"
         )
     return "; ".join(parts) + "; never below the liveness bound of `hls/fifo.py` on reconvergent paths"
+
+
+def _frame_buffer_lines(folding: dict) -> list[str]:
+    """The streams whose FIFO holds a whole frame or more: the memory a reader should not miss."""
+    bufs = folding.get("frame_buffers") or []
+    if not bufs:
+        return []
+    lines = [
+        "## Frame buffers",
+        "",
+        "Streams whose throughput FIFO holds one frame of that stream or more (the schedule's peak). "
+        "A global pool emits once per frame, after the frame's last pixel, so a join beside it "
+        "(CEM's global context, broadcast and added) buffers its other input for the whole frame.",
+        "",
+        "| feeds | stream | frames held | depth | waits for |",
+        "|---|---|---:|---:|---|",
+    ]
+    for b in bufs:
+        why = f"global pool {b['waits_for']}" if b["waits_for"] else "the other branch's latency"
+        lines.append(
+            f"| {b['node']}.in{b['input']} | {b['tensor']} | {b['frames']:.2f} | {b['depth']} | {why} |"
+        )
+    lines.append("")
+    return lines
 
 
 def _fifo_table(rows: list[LayerEstimate], folding: dict) -> list[str]:

@@ -74,6 +74,10 @@ class StreamDepth:
     peak_pixels: int  # most pixels the stream holds in the schedule (x JOIN_SLACK at a join)
     beats_per_pixel: int
     depth: int  # beats: (peak + MARGIN_PIXELS) * beats_per_pixel
+    frames_held: float = 0.0  # the schedule's peak in frames of this stream (>= 1: a frame buffer)
+    # a join input that waits for a global pool on another input (CEM's context): that pool emits
+    # once per frame, after its frame's last pixel, so this input buffers the whole frame
+    waits_for: str = ""
 
 
 def _window_buffer(attrs: dict) -> int:
@@ -132,8 +136,31 @@ def throughput_depths(
         if split_op_type(n.op_type)[0] in JOINS:
             peak = int(np.ceil(peak * JOIN_SLACK))
         depth = (peak + MARGIN_PIXELS) * bpp
-        out_depths.append(StreamDepth(n.name, index, source.get(t_in, t_in), peak, bpp, depth))
+        held = float(held.max()) / _pixels(shapes[t_in])
+        pools = _global_pools_behind(graph, [t for j, t in enumerate(n.input) if j != index])
+        out_depths.append(
+            StreamDepth(n.name, index, source.get(t_in, t_in), peak, bpp, depth, held, ", ".join(pools))
+        )
     return Schedule(out_depths, latency, period, frames)
+
+
+def _global_pools_behind(graph: onnx.GraphProto, tensors: list[str]) -> list[str]:
+    """The GlobalAccPool nodes upstream of ``tensors`` up to the joins before them: what makes a
+    join input wait until a whole frame has passed through that pool."""
+    producer = {o: n for n in graph.node for o in n.output}
+    found: list[str] = []
+    todo, seen = list(tensors), set()
+    while todo:
+        n = producer.get(todo.pop())
+        if n is None or n.name in seen:
+            continue
+        seen.add(n.name)
+        base = split_op_type(n.op_type)[0]
+        if base == "GlobalAccPool":
+            found.append(n.name)
+        elif base not in JOINS:
+            todo.extend(n.input)
+    return sorted(found)
 
 
 def _fifo_sources(graph: onnx.GraphProto) -> dict[str, str]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from hwcsp.darknet_cfg import cfg_graph
 from hwcsp.graph import ArchitectureError, AvgPool, Conv, Graph, MaxPool, Output, Split, Upsample
+from hwcsp.heads import FusionHead, YoloV3Head
 
 FUSIONS = ("csp", "first", "last", "none")
 LAYERS = ("plain", "twoway")
@@ -51,6 +52,12 @@ class CSPDenseStage:
 
     def expand(self, b: _Builder, name: str, x: str, w: float, tap: int | None):
         return _csp_stage(b, name, x, self, w, tap)
+
+    @property
+    def late_pool(self) -> bool:
+        """Pools before its transition (CSP fusion): the stage's output, and a partial-residual
+        tap of it, are at the pooled resolution; otherwise the transition runs first."""
+        return self.pool and self.fusion == "csp" and self.m > 0
 
 
 @dataclass(frozen=True)
@@ -144,7 +151,7 @@ class CfgArch:
 class Arch:
     stem: int | PeleeStem  # channels of the 3x3 stride-1 stem conv, or a stem record
     stages: tuple[PlainStage | CSPDenseStage, ...]
-    head: ClassifierHead | PRNHead
+    head: ClassifierHead | PRNHead | FusionHead | YoloV3Head
     tail: tuple[PoolResidual, ...] = ()  # layers after the last stage, before the head
     pool_last: bool = True  # maxpool before the last stage
     # "maxpool": a 2x2/2 maxpool before each stage (Darknet Reference); "stage": the stages
@@ -167,6 +174,7 @@ class _Builder:
         self.w = width
         self.ch: dict[str, int] = {}
         self.grp: dict[str, str] = {}
+        self.pre_pool: str | None = None
 
     def conv(self, name, x, cout, k=1, group="", act="relu", bn=True, role="hidden", stride=1):
         self.g.conv(name, x, Conv(cout, k, stride, 1, act, bn, group, None, role))
@@ -200,10 +208,9 @@ def _csp_stage(b: _Builder, name: str, x: str, s: CSPDenseStage, w: float, tap: 
         raise ArchitectureError(f"stage '{name}': unknown fusion '{s.fusion}' (one of {FUSIONS})")
     if s.layer not in LAYERS:
         raise ArchitectureError(f"stage '{name}': unknown dense layer '{s.layer}' (one of {LAYERS})")
-    if s.pool and tap is not None:
-        raise ArchitectureError(f"stage '{name}': a pooling stage has no partial-residual tap")
     out, t = _csp_stage_body(b, name, x, s, w, tap)
-    if s.pool and not (s.fusion == "csp" and s.m):  # csp pools before its transition
+    if s.pool and not s.late_pool:
+        b.pre_pool = out  # the stage's last feature at its own resolution (a head may read it)
         out = b.keep(f"{name}.pool", "avgpool", out, AvgPool(2, 2))
     return out, t
 
@@ -307,19 +314,25 @@ def build_graph(arch: Arch | CfgArch, width: float = 1.0, num_classes: int | Non
         x, stride = arch.stem.expand(b, "input", width), arch.stem.stride
     feats: dict[int, str] = {stride: x}
     taps: dict[int, str] = {}
+    # feats[s]: the deepest feature at stride s (what a head reads); a stage that closes with an
+    # average pool leaves its transition at its own stride and its output at twice that
     for i, st in enumerate(arch.stages):
         last = i == len(arch.stages) - 1
         if arch.downsample == "maxpool" and (not last or arch.pool_last):
             x = b.keep(f"pool{stride * 2}", "maxpool", x, MaxPool(2, 2))
             stride *= 2
         name = f"s{stride}"
-        tap_ch = need_tap.get(stride)
-        x, tap = st.expand(b, name, x, width, tap_ch)
+        pool = getattr(st, "pool", False)
+        out_stride = 2 * stride if pool and st.late_pool else stride
+        b.pre_pool = None
+        x, tap = st.expand(b, name, x, width, need_tap.get(out_stride))
+        if pool:
+            if b.pre_pool is not None:
+                feats[stride] = b.pre_pool
+            stride *= 2
         feats[stride] = x
         if tap is not None:
-            taps[stride] = tap
-        if getattr(st, "pool", False):
-            stride *= 2
+            taps[out_stride] = tap
     for j, t in enumerate(arch.tail):
         p = b.keep(f"tail{j}.pool", "maxpool", x, MaxPool(2, 1, (0, 1, 0, 1)))
         c = b.conv(f"tail{j}.conv", p, b.ch[x], t.k, b.grp[x])

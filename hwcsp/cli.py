@@ -42,7 +42,7 @@ def cmd_models(args) -> int:
     for name in list_models():
         e = get_entry(name)
         s = model_stats(name, e.paper_size).summary()
-        p = paper_row(name)
+        p = paper_row(name, e.paper_size)
         paper = None
         if p is not None:
             dev = p.deviations(s["params_M"], s["params_all_M"], s["bflops"])

@@ -34,13 +34,21 @@ def tables() -> dict:
     return json.loads((Path(__file__).parent / "data" / "paper_tables.json").read_text())
 
 
-def paper_row(name: str) -> PaperRow | None:
+def paper_row(name: str, size: int | None = None) -> PaperRow | None:
+    """The model's row (at ``size`` where the paper gives several sizes): a detector or
+    classifier table first, then the ablations (BFLOPs only)."""
     d = tables()
     for table, convention in (("coco_detectors", "all floats"), ("imagenet", "weights")):
-        for r in d[table]:
+        rows = [r for r in d[table] if r["model"] == name]
+        for r in sorted(rows, key=lambda r: r["size"] != size):
+            return PaperRow(table, r["size"], r["bflops"], r["params_M"], convention)
+    for table, key in (("table1", "ablation_table1_csppeleenet"), ("table2", "ablation_table2_heads")):
+        for r in d[key]:
             if r["model"] == name:
-                return PaperRow(table, r["size"], r["bflops"], r["params_M"], convention)
-    for r in d["ablation_table1_csppeleenet"]:
-        if r["model"] == name:
-            return PaperRow("table1", 224, r["bflops"], None, "weights")
+                return PaperRow(table, r.get("size", 224), r["bflops"], None, "weights")
     return None
+
+
+def table2_rows() -> list[dict]:
+    """Table 2: heads on CSPPeleeNet at 416 (BFLOPs; the EFM row is the reference)."""
+    return list(tables()["ablation_table2_heads"])

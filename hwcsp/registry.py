@@ -28,7 +28,7 @@ _USER_STATE: list = [None]  # what the store looked like when it was read
 
 def _load() -> None:
     # Importing the model modules runs their @register_model decorators.
-    from hwcsp.models import cspdensenet, darknet, pelee, resnet  # noqa: F401
+    from hwcsp.models import cspdensenet, darknet, detectors, pelee, resnet  # noqa: F401
 
     if not _ZOO:
         _ZOO.update(n for n in REGISTRY if n not in _USER)

@@ -33,11 +33,26 @@ CLASSIFIERS = [
     "cspresnext50",
 ]
 TABLE1 = [f"csppeleenet-{f}-g{g}" for f in ("first", "last", "csp") for g in (25, 50, 75)]
+# issue 14: Table 2's heads on CSPPeleeNet, Table 4's detectors, Fig. 7's PeleeNet-YOLO
+TABLE2 = [f"csppeleenet-{h}" for h in ("prn", "prn3l", "cem", "cem-sam", "gfm", "efm", "efm-sam", "efm-spp")]
+HEAD_DETECTORS = [
+    *TABLE2,
+    "csppeleenet-ref-efm-sam",
+    "cspdensenet-ref-efm-sam",
+    "csppeleenet-ref-prn",
+    "csppeleenet-ref-prn3l",
+    "peleenet-prn",
+    "peleenet-yolo",
+]
+
+
+def levels(name: str) -> int:
+    return 2 if name.endswith(("-prn", "-cem", "-cem-sam")) else 3
 
 
 def test_registry_lists_every_model():
-    assert sorted(DETECTORS + CLASSIFIERS + TABLE1) == list_models()
-    assert list_models("detect") == sorted(DETECTORS)
+    assert sorted(DETECTORS + HEAD_DETECTORS + CLASSIFIERS + TABLE1) == list_models()
+    assert list_models("detect") == sorted(DETECTORS + HEAD_DETECTORS)
 
 
 def test_unknown_model_names_close_matches():
@@ -45,7 +60,9 @@ def test_unknown_model_names_close_matches():
         create_model("darknet-ref-pr")
 
 
-@pytest.mark.parametrize("name", DETECTORS + CLASSIFIERS + ["csppeleenet-first-g25", "csppeleenet-last-g75"])
+@pytest.mark.parametrize(
+    "name", DETECTORS + HEAD_DETECTORS + CLASSIFIERS + ["csppeleenet-first-g25", "csppeleenet-last-g75"]
+)
 def test_every_model_runs_float_and_quantized(name):
     torch.manual_seed(0)
     x = torch.rand(2, 3, 64, 64)
@@ -53,10 +70,10 @@ def test_every_model_runs_float_and_quantized(name):
     f = create_model(name, size=64, width=0.25, quant=False).eval()
     with torch.no_grad():
         yq, yf = q(x), f(x)
-    if name in DETECTORS:
-        levels = 3 if name.endswith("3l") else 2
+    if name in DETECTORS + HEAD_DETECTORS:
         assert [tuple(t.shape) for t in yq] == [tuple(t.shape) for t in yf]
-        assert [t.shape[-1] for t in yq] == [64 // s for s in (32, 16, 8)[:levels]]
+        got = sorted(t.shape[-1] for t in yq)
+        assert got == sorted(64 // s for s in (32, 16, 8)[: levels(name)])
         assert all(t.shape[1] == 3 * (5 + 80) for t in yq)
     else:
         assert yq.shape == yf.shape == (2, 1000)
