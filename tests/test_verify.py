@@ -187,6 +187,9 @@ def test_report_bytes_are_reproducible(verified: dict) -> None:
         # modelled the parallel window's bursts); grouped convolutions as split/concat trees
         ["csppeleenet", "--size", "96", "--width", "0.25"],
         ["cspresnext50", "--size", "64", "--width", "0.125"],
+        # issue 14: Maxout, SAM's gate and multiply; CEM's global context (a frame buffer)
+        ["csppeleenet-efm-sam", "--size", "128", "--width", "0.5"],
+        ["csppeleenet-cem-sam", "--size", "128", "--width", "0.5"],
     ],
     ids=[
         "cspdensenet-ref-prn-s64",
@@ -194,6 +197,8 @@ def test_report_bytes_are_reproducible(verified: dict) -> None:
         "darknet-ref-prn-416",
         "csppeleenet-s96",
         "cspresnext50-s64",
+        "csppeleenet-efm-sam-s128",
+        "csppeleenet-cem-sam-s128",
     ],
 )
 def test_default_fifos_reach_the_bottleneck(config: list[str], tmp_path: Path) -> None:
