@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hwcsp.darknet_cfg import cfg_graph
-from hwcsp.graph import ArchitectureError, AvgPool, Conv, Graph, MaxPool, Output, Split, Upsample
+from hwcsp.graph import ArchitectureError, AvgPool, Conv, Graph, MaxPool, Output, Split, Upsample, channels
 from hwcsp.heads import FusionHead, YoloV3Head
 
 FUSIONS = ("csp", "first", "last", "none")
@@ -161,11 +161,6 @@ class Arch:
     @property
     def task(self) -> str:
         return "classify" if isinstance(self.head, ClassifierHead) else "detect"
-
-
-def channels(c: int, width: float) -> int:
-    """Scale a channel count by the width multiplier (even, at least 2)."""
-    return max(2, 2 * round(c * width / 2))
 
 
 class _Builder:

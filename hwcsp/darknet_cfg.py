@@ -32,7 +32,7 @@ import math
 import re
 from dataclasses import dataclass, replace
 
-from hwcsp.graph import ArchitectureError, Conv, Graph, MaxPool, Output, Split, Upsample
+from hwcsp.graph import ArchitectureError, Conv, Graph, MaxPool, Output, Split, Upsample, channels
 
 RELU_LIKE = ("leaky", "relu", "mish", "swish", "relu6", "logistic")
 # activations that become ReLU under the hardware rule (the import command lists them)
@@ -166,11 +166,6 @@ class CfgWriter:
         return format_cfg(self.sections)
 
 
-def scale_channels(c: int, width: float) -> int:
-    """A channel count at a width multiplier (even, at least 2; as ``hwcsp.arch.channels``)."""
-    return max(2, 2 * round(c * width / 2))
-
-
 def _scaled_groups(groups: int, cin: int, cin_w: int, cout_w: int) -> int:
     """Keep the channels per group at reduced width: fewer groups, never fewer channels each."""
     if groups == 1:
@@ -291,7 +286,7 @@ class _Reader:
         if groups > 1 and groups == cin_orig and filters == groups:
             raise CfgError(f"[convolutional] at line {s.line}: depthwise convolution is not supported")
         if head is None:
-            cout = scale_channels(filters, self.width)
+            cout = channels(filters, self.width)
         elif self.num_classes is None:
             cout = filters
         elif head.kind == "yolo":

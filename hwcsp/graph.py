@@ -24,6 +24,12 @@ class ArchitectureError(UserError, ValueError):
     """A model description breaks a hardware rule; the message names the layer."""
 
 
+def channels(c: int, width: float) -> int:
+    """Scale a channel count by the width multiplier (even, at least 2): every record and the
+    Darknet reader scale widths this one way."""
+    return max(2, 2 * round(c * width / 2))
+
+
 @dataclass(frozen=True)
 class Conv:
     """Convolution + (BatchNorm) + activation, quantized by the named activation group."""

@@ -26,13 +26,11 @@ which of the paper's numbers they reproduce.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
-from hwcsp.graph import ArchitectureError, MaxPool, Output, Upsample
+from hwcsp.graph import ArchitectureError, MaxPool, Output, Upsample, channels
 
-if TYPE_CHECKING:
-    from hwcsp.arch import _Builder
-
+Builder = Any  # hwcsp.arch's graph builder, which imports this module
 FUSIONS = ("efm", "gfm", "cem")
 LEVELS = (8, 16, 32)  # the strides a pyramid head can read, finest first
 SPP_POOLS = (5, 9, 13)
@@ -65,9 +63,7 @@ class FusionHead:
             return st
         return tuple(t for t in st if t >= s)  # cem: its own and the coarser scales
 
-    def expand(self, b: _Builder, feats: dict[int, str], taps: dict[int, str], w: float) -> None:
-        from hwcsp.arch import channels
-
+    def expand(self, b: Builder, feats: dict[int, str], taps: dict[int, str], w: float) -> None:
         if self.fusion not in FUSIONS:
             raise ArchitectureError(f"head: unknown fusion '{self.fusion}' (one of {FUSIONS})")
         if not (len(self.widths) == len(self.convs) == len(self.masks)) or len(self.widths) > len(LEVELS):
@@ -98,7 +94,7 @@ class FusionHead:
             anchors = tuple(self.anchors[j] for j in self.masks[len(self.strides) - 1 - i])
             b.g.add(f"head.out{s}", "output", f"{p}.y", Output("yolo", s, anchors))
 
-    def _fuse(self, b: _Builder, p: str, s: int, feats: dict[int, str], wid: int, glb: str | None) -> str:
+    def _fuse(self, b: Builder, p: str, s: int, feats: dict[int, str], wid: int, glb: str | None) -> str:
         """The level's fused features: one projection per source scale, resampled to stride s."""
         parts = []
         for t in self.sources(s):
@@ -136,9 +132,7 @@ class YoloV3Head:
     def taps(self, w: float) -> dict[int, int]:
         return {}
 
-    def expand(self, b: _Builder, feats: dict[int, str], taps: dict[int, str], w: float) -> None:
-        from hwcsp.arch import channels
-
+    def expand(self, b: Builder, feats: dict[int, str], taps: dict[int, str], w: float) -> None:
         out_ch = len(self.masks[0]) * (5 + self.num_classes)
         strides = LEVELS[len(LEVELS) - len(self.widths) :]
         x = feats[strides[-1]]

@@ -21,6 +21,9 @@ CASES: dict[str, Callable[[int], NodeView]] = {
     "x2_c3_simd3_int8": lambda h: nodes.upsample(h, 4, 2 * h, 8, 3, 3, "INT8"),
     # factor 3, 27 channels in three folds
     "x3_c27_simd9_uint8": lambda h: nodes.upsample(h, 2, 3 * h, 6, 27, 9, "UINT8"),
+    # CEM's broadcast: one pixel (the global context) repeated over the frame; the frame size
+    # varies with the output
+    "broadcast_1x1_c16_simd4_uint4": lambda h: nodes.upsample(1, 1, h + 2, h + 2, 16, 4, "UINT4"),
 }
 
 
