@@ -9,19 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import onnx
 import pytest
 
-from golden.ops import OPS
-from golden.software import load_io_spec
-
 try:
+    from golden_helpers.chain import check_chain_exact, check_every_node_in_rtl
+    from golden_helpers.chain import small_build as chain
     from golden_helpers.finn_env import Finn, finn
-    from golden_helpers.refs import chain_tally
 except ImportError:  # tests/ imported as a package
+    from tests.golden_helpers.chain import check_chain_exact, check_every_node_in_rtl
+    from tests.golden_helpers.chain import small_build as chain
     from tests.golden_helpers.finn_env import Finn, finn
-    from tests.golden_helpers.refs import chain_tally
 
 __all__ = ["finn"]
 
@@ -58,48 +55,14 @@ RTL_CONFIGS = [
 ]
 
 
-def quiet(*_a, **_k) -> None:
-    pass
-
-
-def chain(tmp_path: Path, name: str, size: int, width: float):
-    from hls.flow import HlsRequest, run
-    from hwcsp.buildcfg import BuildConfig
-    from quant.export import export
-
-    cfg = BuildConfig(name, size, width=width)
-    d = cfg.path(tmp_path)
-    r = export(cfg, d, log=quiet)
-    return r, run(HlsRequest(d, baseline=False, codegen=False, verify_frames=1), log=quiet)
-
-
 @pytest.mark.parametrize("name, size, width", CONFIGS)
 def test_backbone_is_exact_through_the_chain(finn: Finn, tmp_path: Path, name: str, size: int, width: float):
     r, hw = chain(tmp_path, name, size, width)
-    model = onnx.load(str(hw / "model.hw.onnx"))
-    ops = {n.op_type.rsplit("_", 1)[0] for n in model.graph.node}
-    assert ops <= set(OPS)
-    spec = load_io_spec(hw / "io_spec.json")
-    x = np.random.default_rng(13).integers(0, 256, (2, *spec.input.shape[1:]))
-    tally = chain_tally(hw, r.net, finn, x)
-    print(f"{name} @{size} x{width}: {tally}")
-    assert tally.mismatches == 0, str(tally)
-    assert tally.integers > 0
+    check_chain_exact(finn, r, hw, f"{name} @{size} x{width}", seed=13)
 
 
 @pytest.mark.parametrize("name, size, width", RTL_CONFIGS)
 def test_every_node_of_the_backbone_runs_in_rtl(tmp_path: Path, name: str, size: int, width: float):
     """Bit-exact under full rate and random stalls, every interval == golden's RTL cycle model."""
-    from golden.vectors import write_vectors
-    from sim.graph import simulate
-
     _, hw = chain(tmp_path, name, size, width)
-    vectors = write_vectors(hw, tmp_path / "vectors", n=2, seed=0)
-    report = simulate(hw, vectors, out_dir=tmp_path / "sim", progress=quiet)
-    bad = [f"{e['name']} ({e['op_type']}): {e['verdict']}" for e in report["nodes"] if e["verdict"] != "pass"]
-    assert report["summary"]["all_pass"] and not bad, bad[:8]
-    ops = {e["op_type"].rsplit("_", 1)[0] for e in report["nodes"]}
-    assert {"MVAU", "ConvolutionInputGenerator", "GlobalAccPool"} <= ops
-    for e in report["nodes"]:
-        assert e["mismatch_ints"] == 0
-        assert all(iv == [e["exp_cycles"]] * (report["frames"] - 1) for iv in e["intervals"].values()), e
+    check_every_node_in_rtl(hw, tmp_path, {"MVAU", "ConvolutionInputGenerator", "GlobalAccPool"})
