@@ -123,6 +123,7 @@ def throughput_depths(
     first, _, _ = _schedule(graph, shapes, 1, paced=False)
     latency = max(float(first[o.name][-1]) for o in graph.output)
     source = _fifo_sources(graph)
+    producer = {o: n for n in graph.node for o in n.output}
     out_depths = []
     for n, index, t_in, take in taken:
         if split_op_type(n.op_type)[0] in NO_FIFO_BEFORE:
@@ -137,17 +138,18 @@ def throughput_depths(
             peak = int(np.ceil(peak * JOIN_SLACK))
         depth = (peak + MARGIN_PIXELS) * bpp
         held = float(held.max()) / _pixels(shapes[t_in])
-        pools = _global_pools_behind(graph, [t for j, t in enumerate(n.input) if j != index])
+        pools = []
+        if split_op_type(n.op_type)[0] in JOINS:
+            pools = _global_pools_behind(producer, [t for j, t in enumerate(n.input) if j != index])
         out_depths.append(
             StreamDepth(n.name, index, source.get(t_in, t_in), peak, bpp, depth, held, ", ".join(pools))
         )
     return Schedule(out_depths, latency, period, frames)
 
 
-def _global_pools_behind(graph: onnx.GraphProto, tensors: list[str]) -> list[str]:
+def _global_pools_behind(producer: dict[str, onnx.NodeProto], tensors: list[str]) -> list[str]:
     """The GlobalAccPool nodes upstream of ``tensors`` up to the joins before them: what makes a
     join input wait until a whole frame has passed through that pool."""
-    producer = {o: n for n in graph.node for o in n.output}
     found: list[str] = []
     todo, seen = list(tensors), set()
     while todo:

@@ -36,6 +36,11 @@ LEVELS = (8, 16, 32)  # the strides a pyramid head can read, finest first
 SPP_POOLS = (5, 9, 13)
 
 
+def level_strides(levels: int) -> tuple[int, ...]:
+    """The strides of a head with ``levels`` output levels: the coarsest ones of LEVELS."""
+    return LEVELS[len(LEVELS) - levels :]
+
+
 @dataclass(frozen=True)
 class FusionHead:
     fusion: str  # one of FUSIONS
@@ -49,7 +54,7 @@ class FusionHead:
 
     @property
     def strides(self) -> tuple[int, ...]:
-        return LEVELS[len(LEVELS) - len(self.widths) :]
+        return level_strides(len(self.widths))
 
     def taps(self, w: float) -> dict[int, int]:
         return {}
@@ -134,7 +139,7 @@ class YoloV3Head:
 
     def expand(self, b: Builder, feats: dict[int, str], taps: dict[int, str], w: float) -> None:
         out_ch = len(self.masks[0]) * (5 + self.num_classes)
-        strides = LEVELS[len(LEVELS) - len(self.widths) :]
+        strides = level_strides(len(self.widths))
         x = feats[strides[-1]]
         for i, s in enumerate(reversed(strides)):
             p = f"head.l{s}"
