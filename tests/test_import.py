@@ -368,10 +368,14 @@ SAM_CFG = "\n".join(
 @pytest.mark.parametrize(
     "name, op, count", [("maxout-net", "ElementwiseMax_hls", 2), ("sam-net", "ElementwiseMul_hls", 1)]
 )
-def test_heads_ops_run_the_integer_chain(finn: Finn, tmp_path: Path, name, op, count) -> None:
+def test_heads_ops_run_the_integer_chain(
+    finn: Finn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name, op, count
+) -> None:
     """Darknet's maxout (EFM's compression: a split, then a tree of ElementwiseMax) and [sam] (a
     sigmoid gate as thresholds, an ElementwiseMul, a requantization) through export, the hls
     lowering and golden == FINN == qonnx == Brevitas, 0 mismatching integers."""
+    # its own store: the session's would list these two in every later `hwcsp models`
+    monkeypatch.setenv("HWCSP_MODELS", str(tmp_path / "models"))
     import onnx
 
     from golden.software import load_io_spec
