@@ -66,3 +66,37 @@ def test_every_node_of_an_efm_sam_detector_runs_in_rtl(tmp_path: Path, efm_sam):
     the elementwise max (Maxout), the gate's thresholds and the multiply (SAM) among them."""
     ops = {"ElementwiseMax", "ElementwiseMul", "UpsampleNearestNeighbour", "Pool", "Thresholding"}
     check_every_node_in_rtl(efm_sam[1], tmp_path, ops)
+
+
+def test_heads_study_reads_complete_runs_and_refuses_a_foreign_one(tmp_path: Path, capsys):
+    """`python -m benchmarks.heads_qat` (the SAM and PRN studies of RESULTS.md) tabulates complete run
+    directories without training again, and refuses a directory trained with another configuration."""
+    from benchmarks.heads_qat import SCHEDULES, STUDIES, configs, main
+
+    sched = SCHEDULES["short"]
+    maps = {"csppeleenet-efm-sam": (0.5, 0.625), "csppeleenet-efm": (0.25, 0.375)}
+    for m in STUDIES["sam"]:
+        for cfg, last in zip(configs(m, 0, sched, tmp_path / "short"), maps[m], strict=True):
+            run = Path(cfg.out)
+            run.mkdir(parents=True)
+            (run / "train.json").write_text(json.dumps({"config": cfg.identity()}))
+            recs = [{"kind": "epoch", "epoch": e, "val_map50": last - 0.1 * (cfg.epochs - e),
+                     "val_map50_95": 0.1, "seconds": 1.0} for e in range(1, cfg.epochs + 1)]  # fmt: skip
+            (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    args = ["--study", "sam", "--seeds", "0", "--jobs", "1", "--out", str(tmp_path)]
+    assert main(args) == 0
+    md = (tmp_path / "heads_qat-short.md").read_text()
+    assert "| `csppeleenet-efm-sam` | 0.500 | 0.500 | 0.625 | 0.625 |" in md
+    assert "| `csppeleenet-efm` | 0.250 | 0.250 | 0.375 | 0.375 |" in md
+    runs = json.loads((tmp_path / "heads_qat-short.json").read_text())["runs"]
+    assert [e["map50"] for e in runs[0]["float"]] == pytest.approx([0.3, 0.4, 0.5])
+    assert (tmp_path / "heads_qat-short.png").read_bytes()[:4] == b"\x89PNG"
+
+    foreign = tmp_path / "short" / "csppeleenet-efm-seed0" / "w4a4" / "train.json"
+    doc = json.loads(foreign.read_text())
+    doc["config"]["lr"] = 1e-3
+    foreign.write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "csppeleenet-efm-seed0/w4a4 holds another configuration" in err and "'lr': (0.001, 0.0005)" in err
