@@ -185,7 +185,7 @@ def model_stats(name: str, size: int | None = None, width: float = 1.0) -> Model
     from hwcsp.registry import create_model, get_entry
 
     size = size or get_entry(name).paper_size
-    with torch.device("meta"):  # counts need shapes only: ~10x faster than a real forward pass
+    with torch.device("meta"):  # counts need shapes only; no arithmetic, so busy cores cost nothing
         net = create_model(name, size=size, width=width, quant=False)
     return analyze(net, size)
 
