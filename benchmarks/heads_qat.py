@@ -21,7 +21,6 @@ import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -83,14 +82,6 @@ def epochs_done(cfg) -> list[dict] | None:
     return recs if len(recs) >= cfg.epochs else None
 
 
-@dataclass
-class _Done:  # an in-process result, shaped like a future's
-    value: dict
-
-    def result(self) -> dict:
-        return self.value
-
-
 def one_run(model: str, seed: int, sched: Schedule, root: Path) -> dict:
     from quant.train import train
 
@@ -107,6 +98,16 @@ def one_run(model: str, seed: int, sched: Schedule, root: Path) -> dict:
             for r in recs[: cfg.epochs]
         ]
     return {"model": model, "seed": seed, **out, "seconds": round(time.perf_counter() - t, 1)}
+
+
+def _results(todo: list[tuple[str, int]], sched: Schedule, root: Path, jobs: int):
+    """one_run of every (model, seed), in order: in this process for one job, else side by side."""
+    if jobs <= 1:
+        yield from (one_run(m, s, sched, root) for m, s in todo)
+        return
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(one_run, m, s, sched, root) for m, s in todo]
+        yield from (f.result() for f in futures)
 
 
 def _cell(v: list[float]) -> str:
@@ -183,15 +184,10 @@ def main(argv: list[str]) -> int:
     print(f"heads_qat: {len(todo)} runs on the {a.schedule} schedule {asdict(sched)}, {a.jobs} at a time")
     runs = []
     try:
-        with ProcessPoolExecutor(max_workers=a.jobs) if a.jobs > 1 else nullcontext() as pool:
-            submit = pool.submit if pool else lambda f, *args: _Done(f(*args))
-            futures = [(submit(one_run, m, s, sched, root), m, s) for m, s in todo]
-            for f, m, s in futures:
-                r = f.result()
-                print(
-                    f"  {m} seed {s}: float {r['float'][-1]['map50']:.3f}, W4A4 {r['w4a4'][-1]['map50']:.3f}"
-                )
-                runs.append(r)
+        for r in _results(todo, sched, root, a.jobs):
+            fl, q = r["float"][-1]["map50"], r["w4a4"][-1]["map50"]
+            print(f"  {r['model']} seed {r['seed']}: float {fl:.3f}, W4A4 {q:.3f}")
+            runs.append(r)
     except (StudyError, UserError) as e:  # a foreign run directory, a bad checkpoint, ...
         print(f"heads_qat: {e}", file=sys.stderr)
         return 2
