@@ -49,6 +49,11 @@ def paper_row(name: str, size: int | None = None) -> PaperRow | None:
     return None
 
 
+def table1_rows() -> list[dict]:
+    """Table 1: the gamma x fusion grid on PeleeNet at 224 (BFLOPs; the PeleeNet row has no gamma)."""
+    return list(tables()["ablation_table1_csppeleenet"])
+
+
 def table2_rows() -> list[dict]:
     """Table 2: heads on CSPPeleeNet at 416 (BFLOPs; the EFM row is the reference)."""
     return list(tables()["ablation_table2_heads"])
