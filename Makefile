@@ -89,8 +89,8 @@ bench: setup
 	$(PY) -m benchmarks $(BENCH)
 
 # Yosys generic synthesis of the hand-off package (written first when missing): <variant>/report/area.md.
-area: setup need-model
-	$(HWCSP) area $(MODEL) $(CFG) $(VARIANT) $(call opt,JOBS,--jobs)
+area: setup need-target
+	$(HWCSP) area $(TARGET) $(CFG) $(VARIANT) $(call opt,JOBS,--jobs)
 
 clean:
 	rm -rf build .pytest_cache sim_build

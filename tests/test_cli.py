@@ -127,6 +127,11 @@ def test_make_mirrors_the_cli_and_requires_model():
     assert re.search(r"hwcsp\.cli hls cspdensenet-ref-prn --size 64 .*--macs 512", r.stdout)
     r = subprocess.run(["make", "golden"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode != 0 and "MODEL is not set" in r.stderr
+    # every stage after the export takes your own QONNX file, area included
+    for target in ("hls", "golden", "sim", "verify", "rtl", "area"):
+        r = subprocess.run(["make", "-n", target, "QONNX=net.onnx"], cwd=ROOT, capture_output=True, text=True)
+        assert r.returncode == 0, (target, r.stderr)
+        assert re.search(rf"hwcsp\.cli {target} --qonnx net\.onnx", r.stdout), target
 
 
 # ----------------------------------------------------------------------------- bad input
