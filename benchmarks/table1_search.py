@@ -56,6 +56,7 @@ FIG3 = {
     "fusion-last": Structure("cout-part1", True, None, False),
     "csp": Structure("same", True, "cout", True),
 }
+PELEENET = Structure(None, True, "cout", False)  # at gamma 0: dense block -> transition -> pool
 
 
 def _conv(cin: int, cout: int, k: int, res: int) -> int:
@@ -86,34 +87,28 @@ def _dense(cin: int, m: int, bottleneck: int, res: int) -> tuple[int, int]:
 
 def flops(s: Structure | None, gamma: float) -> int:
     """The network's FLOPs at 224 with every stage built as ``s`` (None: PeleeNet, no split)."""
+    if s is None:  # PeleeNet is the structure with an empty part 1
+        s, gamma = PELEENET, 0.0
     total, cin, res = _stem(), STEM, SIZE // 4
     last = len(PELEE_STAGES) - 1
     for i, (cout, m, bottleneck) in enumerate(PELEE_STAGES):
-        pool = i < last
-        part1 = 0 if s is None else round(gamma * cin)
+        part1 = round(gamma * cin)
         f, x = _dense(cin - part1, m, bottleneck, res)
         total += f
-        if s is None:  # PeleeNet: dense block -> transition -> pool
-            total += _conv(x, cout, 1, res)
-            x = cout
-        else:
-            if s.pt:
-                w = {"same": x, "cout": cout, "cout-part1": cout - part1, "m*growth": m * GROWTH}[s.pt]
-                total += _conv(x, w, 1, res)
-                x = w
-            if s.concat:
-                x += part1
-            t_res = res
-            if pool and s.pool_before_t:
-                total += 4 * x * (res // 2) ** 2
-                t_res = res // 2
-            if s.t:
-                w = {"same": x, "cout": cout, "cout-part1": cout - part1}[s.t]
-                total += _conv(x, w, 1, t_res)
-                x = w
-            if pool and s.pool_before_t:
-                pool = False
-        if pool:
+        if s.pt:
+            w = {"same": x, "cout": cout, "cout-part1": cout - part1, "m*growth": m * GROWTH}[s.pt]
+            total += _conv(x, w, 1, res)
+            x = w
+        if s.concat:
+            x += part1
+        early = i < last and s.pool_before_t  # the pool runs at the final transition's input
+        if early:
+            total += 4 * x * (res // 2) ** 2
+        if s.t:
+            w = {"same": x, "cout": cout, "cout-part1": cout - part1}[s.t]
+            total += _conv(x, w, 1, res // 2 if early else res)
+            x = w
+        if i < last and not early:
             total += 4 * x * (res // 2) ** 2
         cin, res = x, res // 2 if i < last else res
     return total + 2 * cin * CLASSES
